@@ -1,0 +1,1 @@
+"""The one shared library of the ATLAS platform."""

@@ -1,0 +1,341 @@
+"""The idempotent consumer runner shared by every service.
+
+For each message: decode the CloudEvent, validate its data against the registry, then in one
+database transaction check the processed-event record, apply the handler and write the record;
+commit; only then commit the Kafka offset. A handler error is retried with backoff a bounded number
+of times; what still fails, or cannot be decoded or validated at all, goes to `<topic>.dlq` with
+the reason, the original headers and the consumer's name, and consumption goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from opentelemetry import trace
+from prometheus_client import Counter
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
+from atlas_events.db import Database
+from atlas_events.kafka import make_producer
+from atlas_events.outbox import EventTables
+from atlas_events.registry import REGISTRY, TopicRegistry, UnknownEventType
+from atlas_events.tracing import consume_span
+
+log = structlog.get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+DLQ_REASON = "atlas_dlq_reason"
+DLQ_CONSUMER = "atlas_dlq_consumer"
+DLQ_TOPIC = "atlas_dlq_topic"
+DLQ_PARTITION = "atlas_dlq_partition"
+DLQ_OFFSET = "atlas_dlq_offset"
+DLQ_ATTEMPTS = "atlas_dlq_attempts"
+DLQ_FAILED_AT = "atlas_dlq_failed_at"
+DLQ_HEADERS = frozenset(
+    {DLQ_REASON, DLQ_CONSUMER, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET, DLQ_ATTEMPTS, DLQ_FAILED_AT}
+)
+
+CONSUMED = Counter(
+    "atlas_consumer_messages_total",
+    "Messages handled by a consumer, by outcome",
+    ["consumer", "topic", "outcome"],
+)
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix: the message goes straight to the DLQ."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler gets: the event, its validated data and where it came from."""
+
+    event: CloudEvent
+    data: BaseModel | None
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+
+
+Handler = Callable[[AsyncSession, Delivery], Awaitable[None]]
+AfterCommitHook = Callable[[Delivery], Awaitable[None]]
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Wait for the message in hand to finish, then commit what is done before letting go.
+        async with self._runner._processing:
+            await self._runner._commit_offsets()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("consumer_assigned", consumer=self._runner.name, partitions=len(assigned))
+
+
+class ConsumerRunner:
+    """Consumes topics with one consumer group, applying each event exactly once to the database."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        db: Database,
+        tables: EventTables,
+        bootstrap: str,
+        registry: TopicRegistry = REGISTRY,
+        max_attempts: int = 4,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+        max_batch: int = 200,
+        after_db_commit: AfterCommitHook | None = None,
+        dlq_producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        self.name = name
+        self.topics = list(topics)
+        self.handlers = dict(handlers)
+        self.db = db
+        self.tables = tables
+        self.registry = registry
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.max_batch = max_batch
+        self._bootstrap = bootstrap
+        self._after_db_commit = after_db_commit
+        self._dlq_producer = dlq_producer
+        self._own_dlq_producer = dlq_producer is None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._processing = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; each batch's offsets are committed after its database commits."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self.name,
+            client_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        consumer.subscribe(self.topics, listener=_Rebalance(self))
+        await consumer.start()
+        self._consumer = consumer
+        self.started.set()
+        log.info("consumer_started", consumer=self.name, topics=self.topics)
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
+                async with self._processing:
+                    for tp, records in batches.items():
+                        for record in records:
+                            if self._stopping.is_set():
+                                break
+                            await self._handle(record)
+                            self._pending[tp] = record.offset + 1
+                    await self._commit_offsets()
+        finally:
+            async with self._processing:
+                await self._commit_offsets()
+            await consumer.stop()
+            self._consumer = None
+            if self._dlq_producer is not None and self._own_dlq_producer:
+                await self._dlq_producer.stop()
+                self._dlq_producer = None
+            log.info("consumer_stopped", consumer=self.name)
+
+    async def stop(self) -> None:
+        """Finish the message in hand, commit, leave the group."""
+        self._stopping.set()
+
+    async def _commit_offsets(self) -> None:
+        if not self._pending or self._consumer is None:
+            return
+        offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in self._pending.items()}
+        self._pending = {}
+        await self._consumer.commit(offsets)
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        headers = list(record.headers or ())
+        try:
+            event = from_kafka(headers, record.value)
+            data = self._validate(event)
+        except (InvalidEvent, ValidationError, UnknownEventType) as exc:
+            await self._dead_letter(record, _reason(exc), attempts=0)
+            return
+        delivery = Delivery(
+            event=event,
+            data=data,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            headers=headers,
+        )
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            CONSUMED.labels(self.name, record.topic, "ignored").inc()
+            return
+        with consume_span(
+            tracer,
+            f"{record.topic} process",
+            headers,
+            **{"messaging.consumer.group.name": self.name, "cloudevents.event_type": event.type},
+        ):
+            structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
+            try:
+                await self._apply_with_retries(record, delivery, handler)
+            finally:
+                structlog.contextvars.unbind_contextvars("event_id", "event_type")
+
+    def _validate(self, event: CloudEvent) -> BaseModel | None:
+        topic = self.registry.topic_for_event(event.type)
+        if topic.name not in self.topics and not _is_same_stream(topic.name, self.topics):
+            raise UnknownEventType(f"{event.type} is not an event of the consumed topics")
+        return self.registry.validate(event.type, event.data)
+
+    async def _apply_with_retries(
+        self, record: ConsumerRecord[bytes, bytes], delivery: Delivery, handler: Handler
+    ) -> None:
+        delay = self.backoff_initial
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                applied = await self._apply_once(delivery, handler)
+            except PermanentError as exc:
+                await self._dead_letter(record, _reason(exc), attempts=attempt)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    reason = f"failed after {attempt} attempts: {_reason(exc)}"
+                    await self._dead_letter(record, reason, attempts=attempt)
+                    return
+                log.warning("consumer_retry", consumer=self.name, attempt=attempt, error=repr(exc))
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            CONSUMED.labels(self.name, record.topic, "applied" if applied else "duplicate").inc()
+            if self._after_db_commit is not None:
+                await self._after_db_commit(delivery)
+            return
+
+    async def _apply_once(self, delivery: Delivery, handler: Handler) -> bool:
+        """Apply the handler and record the event in one transaction; False if already applied."""
+        processed = self.tables.processed
+        async with self.db.transaction() as session:
+            seen = await session.scalar(
+                select(processed.c.event_id).where(
+                    processed.c.consumer == self.name,
+                    processed.c.event_id == delivery.event.id,
+                )
+            )
+            if seen is not None:
+                return False
+            await handler(session, delivery)
+            await session.execute(
+                insert(processed).values(
+                    consumer=self.name,
+                    event_id=delivery.event.id,
+                    event_type=delivery.event.type,
+                    topic=delivery.topic,
+                    partition=delivery.partition,
+                    offset=delivery.offset,
+                    processed_at=datetime.now(UTC),
+                )
+            )
+        return True
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
+    ) -> None:
+        """Park the original message on `<topic>.dlq`; retry until Kafka takes it (never drop)."""
+        headers = [(k, v) for k, v in record.headers or () if k not in DLQ_HEADERS]
+        headers += [
+            (DLQ_REASON, reason.encode()),
+            (DLQ_CONSUMER, self.name.encode()),
+            (DLQ_TOPIC, record.topic.encode()),
+            (DLQ_PARTITION, str(record.partition).encode()),
+            (DLQ_OFFSET, str(record.offset).encode()),
+            (DLQ_ATTEMPTS, str(attempts).encode()),
+            (DLQ_FAILED_AT, datetime.now(UTC).isoformat().encode()),
+        ]
+        dlq = f"{record.topic}.dlq"
+        delay = self.backoff_initial
+        while True:
+            try:
+                producer = await self._ensure_dlq_producer()
+                await producer.send_and_wait(
+                    dlq, key=record.key, value=record.value, headers=headers
+                )
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("dlq_publish_retry", consumer=self.name, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+        CONSUMED.labels(self.name, record.topic, "dead_lettered").inc()
+        log.warning(
+            "consumer_dead_lettered",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+
+    async def _ensure_dlq_producer(self) -> AIOKafkaProducer:
+        if self._dlq_producer is None:
+            producer = make_producer(self._bootstrap, client_id=f"{self.name}-dlq")
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._dlq_producer = producer
+        return self._dlq_producer
+
+
+def _is_same_stream(topic: str, consumed: Sequence[str]) -> bool:
+    """Replaying a DLQ: events read from `<topic>.dlq` are events of `<topic>`."""
+    return any(c == f"{topic}.dlq" for c in consumed)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, InvalidEvent):
+        return f"invalid event: {exc}"
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+        )
+        return f"invalid data: {problems}"
+    if isinstance(exc, UnknownEventType):
+        return f"unknown event type: {exc.args[0] if exc.args else exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def dlq_reason(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    """The reason header of a DLQ message, for replay tools and tests."""
+    for key, value in headers:
+        if key == DLQ_REASON:
+            return value.decode()
+    return None

@@ -1,0 +1,118 @@
+"""One error hierarchy for every service, rendered as `{"error": Name, "detail": ...}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+log = structlog.get_logger(__name__)
+
+
+class AtlasError(Exception):
+    """Base of every error a service answers on purpose; subclasses set `status_code`."""
+
+    status_code: int = 500
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        self.detail = detail if detail is not None else message
+        self.headers = headers
+
+    @property
+    def name(self) -> str:
+        return self.code or type(self).__name__
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": self.name, "detail": self.detail}
+
+
+class BadRequest(AtlasError):
+    status_code = 400
+
+
+class NotFound(AtlasError):
+    status_code = 404
+
+
+class Conflict(AtlasError):
+    status_code = 409
+
+
+class PayloadTooLarge(AtlasError):
+    status_code = 413
+
+
+class Unprocessable(AtlasError):
+    status_code = 422
+
+
+class ServiceUnavailable(AtlasError):
+    status_code = 503
+
+
+class ErrorBody(BaseModel):
+    """The JSON body of every error answer."""
+
+    error: str
+    detail: Any = None
+
+
+def error_responses(*errors: type[AtlasError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the errors an endpoint may answer."""
+    return {
+        e.status_code: {"model": ErrorBody, "description": e.__doc__ or e.__name__} for e in errors
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every refusal as JSON with a name and a detail, never a bare 500 page."""
+
+    @app.exception_handler(AtlasError)
+    async def _atlas_error(_: Request, exc: AtlasError) -> JSONResponse:
+        return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        return JSONResponse({"error": "ValidationError", "detail": problems}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        name = {404: "NotFound", 405: "MethodNotAllowed", 401: "NotAuthenticated"}.get(
+            exc.status_code, "HTTPError"
+        )
+        return JSONResponse(
+            {"error": name, "detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", error=repr(exc))
+        return JSONResponse(
+            {"error": "InternalError", "detail": "an unexpected error occurred"}, status_code=500
+        )

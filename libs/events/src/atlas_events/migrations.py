@@ -1,0 +1,87 @@
+"""Alembic helpers shared by every service's `migrations/` folder."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import async_engine_from_config
+
+from atlas_events.outbox import EventTables, notify_trigger_sql
+
+
+def alembic_config(migrations_dir: Path, url: str) -> Config:
+    """An Alembic config pointing at a service's migrations and database."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(migrations_dir: Path, url: str, revision: str = "head") -> None:
+    """Bring the database to `revision` (blocking: run it in a thread from async code)."""
+    command.upgrade(alembic_config(migrations_dir, url), revision)
+
+
+def run_env(target_metadata: MetaData, default_url: str) -> None:
+    """The body of every service's `migrations/env.py`, online (async engine) or offline."""
+    from alembic import context
+
+    config = context.config
+    url = config.get_main_option("sqlalchemy.url") or default_url
+    options: dict[str, Any] = {
+        "target_metadata": target_metadata,
+        "render_as_batch": url.startswith("sqlite"),
+        "compare_type": True,
+    }
+    if context.is_offline_mode():
+        context.configure(url=url, literal_binds=True, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def _run(connection: Connection) -> None:
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def _online() -> None:
+        engine = async_engine_from_config(
+            {"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool
+        )
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+        await engine.dispose()
+
+    asyncio.run(_online())
+
+
+def create_event_tables() -> None:
+    """Create the outbox and processed-event tables (and the NOTIFY trigger on PostgreSQL)."""
+    from alembic import op
+
+    bind = op.get_bind()
+    metadata = MetaData()
+    EventTables(metadata)
+    metadata.create_all(bind)
+    if bind.dialect.name == "postgresql":
+        for statement in notify_trigger_sql():
+            op.execute(statement)
+
+
+def drop_event_tables() -> None:
+    """Undo `create_event_tables`."""
+    from alembic import op
+
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS atlas_outbox_notify ON atlas_outbox")
+        op.execute("DROP FUNCTION IF EXISTS atlas_outbox_notify()")
+    metadata = MetaData()
+    EventTables(metadata)
+    metadata.drop_all(bind)

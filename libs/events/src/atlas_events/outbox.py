@@ -1,0 +1,315 @@
+"""Transactional outbox: events are written with the change that caused them, then relayed.
+
+The caller adds events in its own session (`Outbox.add`); nothing leaves before that session
+commits, and nothing leaves for a transaction that rolled back. `OutboxRelay` publishes committed
+rows with an idempotent producer. On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED so
+several relays can run, and a trigger's NOTIFY wakes them; on SQLite relays serialise on the write
+lock. In-process commits wake the relay at once, so there is no busy polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Histogram
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from atlas_events.cloudevents import CloudEvent, to_kafka
+from atlas_events.db import Database
+from atlas_events.kafka import make_producer
+from atlas_events.registry import REGISTRY, TopicRegistry
+from atlas_events.tracing import inject_headers
+
+log = structlog.get_logger(__name__)
+
+NOTIFY_CHANNEL = "atlas_outbox"
+_PENDING_FLAG = "atlas_outbox_pending"
+
+PUBLISHED = Counter("atlas_outbox_published_total", "Outbox rows published", ["topic"])
+PUBLISH_LAG = Histogram(
+    "atlas_outbox_publish_lag_seconds",
+    "From the outbox row's creation to its acknowledgement by Kafka",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventTables:
+    """The outbox and processed-event tables, declared in a service's own metadata."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        big_id = BigInteger().with_variant(Integer(), "sqlite")
+        self.outbox = Table(
+            "atlas_outbox",
+            metadata,
+            Column("id", big_id, primary_key=True, autoincrement=True),
+            Column("event_id", String(200), nullable=False, unique=True),
+            Column("event_type", String(200), nullable=False),
+            Column("topic", String(249), nullable=False),
+            Column("key", LargeBinary, nullable=True),
+            Column("value", LargeBinary, nullable=True),
+            Column("headers", JSON, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False),
+            Column("published_at", DateTime(timezone=True), nullable=True),
+            Index(
+                "ix_atlas_outbox_unpublished",
+                "id",
+                postgresql_where=text("published_at IS NULL"),
+                sqlite_where=text("published_at IS NULL"),
+            ),
+        )
+        self.processed = Table(
+            "atlas_processed_events",
+            metadata,
+            Column("consumer", String(200), primary_key=True),
+            Column("event_id", String(200), primary_key=True),
+            Column("event_type", String(200), nullable=False),
+            Column("topic", String(249), nullable=False),
+            Column("partition", Integer, nullable=False),
+            Column("offset", BigInteger, nullable=False),
+            Column("processed_at", DateTime(timezone=True), nullable=False),
+        )
+
+
+class OutboxError(Exception):
+    """An event that must not enter the outbox (unknown type, wrong topic, invalid data)."""
+
+
+class Outbox:
+    """Adds events to the outbox inside the caller's transaction and wakes relays on commit."""
+
+    def __init__(self, tables: EventTables, registry: TopicRegistry = REGISTRY) -> None:
+        self.tables = tables
+        self.registry = registry
+        self._wakers: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
+
+    async def add(
+        self,
+        session: AsyncSession,
+        event: CloudEvent,
+        *,
+        key: str | bytes | None,
+        topic: str | None = None,
+    ) -> None:
+        """Queue `event` for publication when `session` commits; validated against the registry."""
+        declared = self.registry.topic_for_event(event.type).name
+        if topic is not None and topic != declared:
+            raise OutboxError(f"{event.type} belongs on {declared}, not {topic}")
+        self.registry.validate(event.type, event.data)
+        message = to_kafka(event, key)
+        headers = inject_headers(message.headers)
+        await session.execute(
+            insert(self.tables.outbox).values(
+                event_id=event.id,
+                event_type=event.type,
+                topic=declared,
+                key=message.key,
+                value=message.value,
+                headers=[[k, v.decode()] for k, v in headers],
+                created_at=_utcnow(),
+            )
+        )
+        pending: set[Outbox] = session.sync_session.info.setdefault(_PENDING_FLAG, set())
+        pending.add(self)
+
+    def _committed(self) -> None:
+        for relay in list(self._wakers):
+            relay.wake()
+
+    def _register(self, relay: OutboxRelay) -> None:
+        self._wakers.add(relay)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relays_after_commit(session: Session) -> None:
+    for outbox in session.info.pop(_PENDING_FLAG, ()):
+        outbox._committed()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_FLAG, None)
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, marking a batch once Kafka acknowledged it."""
+
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        *,
+        bootstrap: str,
+        client_id: str,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._producer = producer
+        self._own_producer = producer is None
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._listener: Any = None
+        outbox._register(self)
+
+    def wake(self) -> None:
+        """Ask the relay to look for rows now (safe to call from any point in the loop's thread)."""
+        self._wakeup.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of committed rows; return how many were published."""
+        table = self.outbox.tables.outbox
+        producer = await self._ensure_producer()
+        async with self.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(table.c.id, table.c.topic, table.c.key, table.c.value)
+                    .add_columns(table.c.headers, table.c.created_at)
+                    .where(table.c.published_at.is_(None))
+                    .order_by(table.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            sends = [
+                await producer.send(
+                    row.topic,
+                    key=row.key,
+                    value=row.value,
+                    headers=[(k, v.encode()) for k, v in row.headers],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*sends)
+            now = _utcnow()
+            await session.execute(
+                update(table).where(table.c.id.in_([r.id for r in rows])).values(published_at=now)
+            )
+        for row in rows:
+            PUBLISHED.labels(row.topic).inc()
+            created = (
+                row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            )
+            PUBLISH_LAG.observe(max(0.0, (now - created).total_seconds()))
+        return len(rows)
+
+    async def run(self) -> None:
+        """Publish until stopped: drain, then sleep until a commit, a NOTIFY or the poll."""
+        await self._listen()
+        backoff = 0.1
+        try:
+            while not self._stopping:
+                self._wakeup.clear()
+                try:
+                    while await self.publish_pending() == self.batch_size:
+                        pass
+                    backoff = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Kafka or the database is away: nothing was marked, so retry later.
+                    log.warning("outbox_relay_retry", error=repr(exc), retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if self._stopping:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle_timeout())
+        finally:
+            await self._close()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+
+    def _idle_timeout(self) -> float:
+        # With NOTIFY the poll only guards against a lost notification (e.g. a reconnect).
+        return self.poll_seconds if self._listener is None else max(self.poll_seconds, 30.0)
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self._bootstrap, client_id=self._client_id)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _listen(self) -> None:
+        """LISTEN for the outbox trigger's NOTIFY on PostgreSQL, so other processes wake us."""
+        if self.db.is_sqlite:
+            return
+        try:
+            import asyncpg
+
+            url = self.db.engine.url.set(drivername="postgresql")
+            conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
+            self._listener = conn
+        except Exception as exc:
+            log.warning("outbox_listen_unavailable", error=repr(exc))
+
+    async def _close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        if self._producer is not None and self._own_producer:
+            await self._producer.stop()
+            self._producer = None
+
+
+def notify_trigger_sql() -> list[str]:
+    """PostgreSQL statements creating the NOTIFY trigger on the outbox (used by migrations)."""
+    return [
+        f"""
+        CREATE OR REPLACE FUNCTION atlas_outbox_notify() RETURNS trigger AS $$
+        BEGIN
+            PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
+            RETURN NULL;
+        END
+        $$ LANGUAGE plpgsql
+        """,
+        "DROP TRIGGER IF EXISTS atlas_outbox_notify ON atlas_outbox",
+        """
+        CREATE TRIGGER atlas_outbox_notify AFTER INSERT ON atlas_outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION atlas_outbox_notify()
+        """,
+    ]

@@ -1,0 +1,272 @@
+"""The service kit: one app shape for all five services (lifespan, health, metrics, workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atlas_events import migrations
+from atlas_events.auth import CurrentPrincipal, TokenVerifier
+from atlas_events.consumer import ConsumerRunner
+from atlas_events.db import Database
+from atlas_events.errors import install_error_handlers
+from atlas_events.kafka import KafkaProbe
+from atlas_events.logging import configure_logging
+from atlas_events.outbox import EventTables, Outbox, OutboxRelay
+from atlas_events.settings import ServiceSettings
+from atlas_events.tracing import setup_telemetry
+
+log = structlog.get_logger(__name__)
+
+HTTP_DURATION = Histogram(
+    "atlas_http_request_duration_seconds",
+    "HTTP request duration by route and status",
+    ["service", "method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+ConsumerFactory = Callable[["Runtime"], Sequence[ConsumerRunner]]
+StartupHook = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service contributes to the kit: its name, routes, tables, migrations and consumers."""
+
+    name: str
+    title: str
+    description: str
+    version: str
+    metadata: MetaData
+    tables: EventTables
+    migrations_dir: Path
+    routers: Sequence[APIRouter] = ()
+    consumers: ConsumerFactory = field(default=lambda _: ())
+    on_startup: Sequence[StartupHook] = ()
+
+
+class Runtime:
+    """What a running service holds, reachable as `request.app.state.runtime`."""
+
+    def __init__(self, service: ServiceDefinition, settings: ServiceSettings) -> None:
+        self.service = service
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.outbox = Outbox(service.tables)
+        self.verifier = TokenVerifier(settings.auth_settings())
+        self.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[ConsumerRunner] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, *, workers: bool) -> None:
+        """Migrate, then start the relay and consumers when this process runs the workers."""
+        if self.settings.migrate_on_start:
+            await asyncio.to_thread(
+                migrations.upgrade, self.service.migrations_dir, self.settings.database_url
+            )
+        for hook in self.service.on_startup:
+            await hook(self)
+        if not workers:
+            return
+        self.relay = OutboxRelay(
+            self.db,
+            self.outbox,
+            bootstrap=self.settings.kafka_bootstrap,
+            client_id=f"atlas-{self.service.name}-relay",
+            poll_seconds=self.settings.relay_poll_seconds,
+        )
+        self._tasks.append(_supervise(f"{self.service.name}-relay", self.relay.run))
+        self.consumers = list(self.service.consumers(self))
+        for consumer in self.consumers:
+            self._tasks.append(_supervise(consumer.name, consumer.run))
+
+    async def stop(self) -> None:
+        """Stop workers gracefully (finish the message in hand, commit), then close clients."""
+        for consumer in self.consumers:
+            await consumer.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=15)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.kafka_probe.close()
+        await self.db.dispose()
+
+
+def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+    """Run a worker loop; if it crashes (broker away at start-up, say), start it again later."""
+
+    async def loop() -> None:
+        delay = 0.5
+        while True:
+            started = time.monotonic()
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if time.monotonic() - started > 60:
+                    delay = 0.5
+                log.warning("worker_restart", worker=name, error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    return asyncio.create_task(loop(), name=name)
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed once after the endpoint returns, else rolled back."""
+    async with runtime_of(request).db.transaction() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+
+
+def _health_router(service: ServiceDefinition) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service.name}
+
+    @router.get("/readyz", summary="The database and Kafka are reachable")
+    async def readyz(runtime: RuntimeDep) -> JSONResponse:
+        checks: dict[str, str] = {}
+        for name, probe in (("database", runtime.db.ping), ("kafka", runtime.kafka_probe.check)):
+            try:
+                async with asyncio.timeout(3):
+                    await probe()
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable: {type(exc).__name__}: {exc}"[:300]
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {
+                "status": "ready" if ready else "unavailable",
+                "service": service.name,
+                "checks": checks,
+            },
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/v1/whoami", summary="The caller as this service sees their token")
+    async def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
+        return {
+            "sub": principal.sub,
+            "roles": sorted(principal.roles),
+            "atlas_id": principal.atlas_id,
+            "service": service.name,
+        }
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+    """The FastAPI app of a service: lifespan, error handlers, health, metrics, its routers."""
+    configure_logging(service.name, level=settings.log_level, json=settings.log_json)
+    setup_telemetry(service.name, otlp_endpoint=settings.otlp_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime: Runtime = app.state.runtime
+        await runtime.start(workers=settings.run_workers)
+        log.info("service_started", port=settings.port, workers=settings.run_workers)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            log.info("service_stopped")
+
+    app = FastAPI(
+        title=service.title,
+        description=service.description,
+        version=service.version,
+        lifespan=lifespan,
+    )
+    runtime = Runtime(service, settings)
+    app.state.runtime = runtime
+    app.state.auth = runtime.verifier
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_DURATION.labels(service.name, request.method, route, response.status_code).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    app.include_router(_health_router(service))
+    for router in service.routers:
+        app.include_router(router)
+
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app
+
+
+def serve(service: ServiceDefinition, settings: ServiceSettings) -> None:
+    """Run the API (and, in local mode, the workers) with uvicorn until SIGINT or SIGTERM."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(service, settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+def run_worker(service: ServiceDefinition, settings: ServiceSettings) -> None:
+    """Run only the relay and the consumers (the worker Deployment), until SIGINT or SIGTERM."""
+    configure_logging(service.name, level=settings.log_level, json=settings.log_json)
+    setup_telemetry(service.name, otlp_endpoint=settings.otlp_endpoint)
+
+    async def main() -> None:
+        runtime = Runtime(service, settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.start(workers=True)
+        log.info("worker_started")
+        await stop.wait()
+        await runtime.stop()
+        log.info("worker_stopped")
+
+    asyncio.run(main())

@@ -1,0 +1,67 @@
+"""Settings shared by every service; each service subclasses with its own `ATLAS_<NAME>_` prefix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from atlas_events.auth import AuthSettings
+
+
+def atlas_home() -> Path:
+    """Where local state lives: `$ATLAS_HOME`, else `./.atlas` of the working directory."""
+    return Path(os.environ.get("ATLAS_HOME") or Path.cwd() / ".atlas").resolve()
+
+
+class ServiceSettings(BaseSettings):
+    """What every service is configured with; environment variables override the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="ATLAS_", extra="ignore")
+
+    service_name: ClassVar[str] = "atlas"
+    default_port: ClassVar[int] = 8000
+
+    environment: Literal["local", "production"] = "local"
+    host: str = "127.0.0.1"
+    port: int = 0
+    database_url: str = ""
+    migrate_on_start: bool = Field(True, description="Apply Alembic migrations when starting.")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    run_workers: bool = Field(
+        True, description="Run the relay and consumers inside the API process (local mode)."
+    )
+    relay_poll_seconds: float = Field(
+        1.0, description="Fallback poll when no commit notification can reach the relay."
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+    otlp_endpoint: str | None = None
+
+    auth_mode: Literal["local", "jwks"] = "local"
+    auth_local_key_path: Path | None = None
+    auth_jwks_url: str | None = None
+    auth_issuer: str = "urn:atlas:local"
+    auth_audience: str = "atlas"
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.port:
+            self.port = self.default_port
+        if not self.database_url:
+            path = atlas_home() / "data" / f"{self.service_name}.db"
+            self.database_url = f"sqlite+aiosqlite:///{path}"
+
+    def auth_settings(self) -> AuthSettings:
+        """The auth part of the settings, as the shared verifier expects it."""
+        values: dict[str, object] = {
+            "mode": self.auth_mode,
+            "jwks_url": self.auth_jwks_url,
+            "issuer": self.auth_issuer,
+            "audience": self.auth_audience,
+        }
+        if self.auth_local_key_path is not None:
+            values["local_key_path"] = self.auth_local_key_path
+        return AuthSettings.model_validate(values)

@@ -1,0 +1,66 @@
+"""OpenTelemetry setup and W3C trace context carried in Kafka headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+_configured = False
+
+
+def setup_telemetry(
+    service: str, *, otlp_endpoint: str | None = None, processors: Sequence[SpanProcessor] = ()
+) -> TracerProvider:
+    """Install a tracer provider; spans are exported over OTLP only when an endpoint is given."""
+    global _configured
+    provider = trace.get_tracer_provider()
+    if _configured and isinstance(provider, TracerProvider):
+        for processor in processors:
+            provider.add_span_processor(processor)
+        return provider
+    provider = TracerProvider(resource=Resource.create({"service.name": f"atlas-{service}"}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint}/v1/traces"))
+        )
+    for processor in processors:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    _configured = True
+    return provider
+
+
+def inject_headers(headers: list[tuple[str, bytes]] | None = None) -> list[tuple[str, bytes]]:
+    """Add the current trace context to Kafka headers (a new list; existing ones are replaced)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    kept = [(k, v) for k, v in headers or [] if k not in carrier]
+    return kept + [(k, v.encode()) for k, v in carrier.items()]
+
+
+def extract_context(headers: Sequence[tuple[str, bytes]]) -> otel_context.Context:
+    """The trace context a message carries (empty when it carries none)."""
+    carrier = {k: v.decode("latin-1") for k, v in headers if k in TRACE_HEADERS and v is not None}
+    return propagate.extract(carrier)
+
+
+@contextmanager
+def consume_span(
+    tracer: trace.Tracer, name: str, headers: Sequence[tuple[str, bytes]], **attributes: str | int
+) -> Iterator[trace.Span]:
+    """A consumer span whose parent is the producer's context, made current for the handler."""
+    parent = extract_context(headers)
+    with tracer.start_as_current_span(
+        name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
+    ) as span:
+        yield span

@@ -1,0 +1,274 @@
+"""Outbox → relay → topic → idempotent consumer, on the real broker and real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import counter_domain as cd
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select
+
+from atlas_events.cloudevents import CloudEvent, to_kafka
+from atlas_events.consumer import DLQ_CONSUMER, DLQ_REASON, dlq_reason
+from atlas_events.db import Database
+from atlas_events.outbox import Outbox, OutboxRelay
+from atlas_events.testing import read_topic, topic_size, wait_until
+
+SOURCE = "urn:atlas:test"
+
+
+def incremented(counter: str, amount: int = 1) -> CloudEvent:
+    return CloudEvent.create(cd.INCREMENTED, SOURCE, {"counter": counter, "amount": amount})
+
+
+async def produce_raw(
+    bootstrap: str,
+    topic: str,
+    messages: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for key, value, headers in messages:
+            await producer.send_and_wait(topic, key=key, value=value, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def produce_events(bootstrap: str, topic: str, *events: CloudEvent) -> None:
+    encoded = [to_kafka(e, key=e.data["counter"]) for e in events]
+    await produce_raw(bootstrap, topic, [(m.key, m.value, m.headers) for m in encoded])
+
+
+async def run_in_background(runner: cd.ConsumerRunner) -> asyncio.Task[None]:
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.started.wait(), timeout=30)
+    return task
+
+
+async def outbox_rows(db: Database) -> int:
+    async with db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(cd.tables.outbox)) or 0)
+
+
+async def test_round_trip_outbox_relay_topic_consumer(counter_db, kafka_bootstrap, unique_topic):
+    topic = await unique_topic(partitions=3)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    # A long fallback poll: only the in-process commit notification can make this test pass fast.
+    relay = OutboxRelay(
+        counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t", poll_seconds=60
+    )
+    relay_task = asyncio.create_task(relay.run())
+    runner = cd.make_runner(counter_db, kafka_bootstrap, topic, group=f"{topic}-g")
+    consumer_task = await run_in_background(runner)
+    try:
+        async with counter_db.transaction() as session:
+            await outbox.add(session, incremented("a", 2), key="a")
+            await outbox.add(session, incremented("b", 5), key="b")
+        assert await wait_until(lambda: cd.counter_value(counter_db, "a"), timeout=10) == 2
+        assert await wait_until(lambda: cd.counter_value(counter_db, "b"), timeout=10) == 5
+        assert await topic_size(kafka_bootstrap, topic) == 2
+    finally:
+        await runner.stop()
+        await relay.stop()
+        await asyncio.gather(consumer_task, relay_task)
+
+
+async def test_rolled_back_transaction_publishes_nothing(counter_db, kafka_bootstrap, unique_topic):
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    try:
+        async with counter_db.transaction() as session:
+            await outbox.add(session, incremented("never"), key="never")
+            raise RuntimeError("business rule failed after the event was added")
+    except RuntimeError:
+        pass
+    relay = OutboxRelay(counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t")
+    try:
+        assert await relay.publish_pending() == 0
+    finally:
+        await relay._close()
+    assert await outbox_rows(counter_db) == 0
+    assert await topic_size(kafka_bootstrap, topic) == 0
+
+
+async def test_outbox_refuses_an_event_the_registry_does_not_know(counter_db, unique_topic):
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    bad = CloudEvent.create(cd.INCREMENTED, SOURCE, {"counter": "x", "amount": "many"})
+    unknown = CloudEvent.create("fr.defense.atlas.test.nope.v1", SOURCE, {})
+    for event, problem in ((bad, "amount"), (unknown, "nope")):
+        with pytest.raises(Exception, match=problem):
+            async with counter_db.transaction() as session:
+                await outbox.add(session, event, key="x")
+    assert await outbox_rows(counter_db) == 0
+
+
+async def test_same_event_delivered_twice_changes_state_once(
+    counter_db, kafka_bootstrap, unique_topic
+):
+    topic = await unique_topic(partitions=3)
+    event = incremented("dup", 3)
+    await produce_events(kafka_bootstrap, topic, event, event, incremented("dup", 10))
+    runner = cd.make_runner(counter_db, kafka_bootstrap, topic, group=f"{topic}-g")
+    task = await run_in_background(runner)
+    try:
+        await wait_until(lambda: _eq(cd.counter_value(counter_db, "dup"), 13))
+        async with counter_db.transaction() as session:
+            processed = await session.scalar(select(func.count()).select_from(cd.tables.processed))
+        assert processed == 2
+    finally:
+        await runner.stop()
+        await task
+    assert await cd.counter_value(counter_db, "dup") == 13
+
+
+async def test_poison_message_goes_to_dlq_and_next_message_is_processed(
+    counter_db, kafka_bootstrap, unique_topic
+):
+    topic = await unique_topic(partitions=1)
+    garbage = (b"k", b"{not json", [("ce_id", b"1")])
+    invalid = to_kafka(CloudEvent.create(cd.INCREMENTED, SOURCE, {"counter": "p"}), key="p")
+    await produce_raw(
+        kafka_bootstrap, topic, [garbage, (invalid.key, invalid.value, invalid.headers)]
+    )
+    await produce_events(kafka_bootstrap, topic, incremented("after-poison", 1))
+    runner = cd.make_runner(counter_db, kafka_bootstrap, topic, group=f"{topic}-g")
+    task = await run_in_background(runner)
+    try:
+        assert await wait_until(lambda: cd.counter_value(counter_db, "after-poison")) == 1
+        dead = await read_topic(kafka_bootstrap, f"{topic}.dlq", count=2)
+    finally:
+        await runner.stop()
+        await task
+    reasons = [dlq_reason(r.headers) or "" for r in dead]
+    assert reasons[0].startswith("invalid event"), reasons[0]
+    assert "ce_" in reasons[0], reasons[0]
+    assert reasons[1].startswith("invalid data"), reasons[1]
+    assert "amount" in reasons[1], reasons[1]
+    assert dead[0].value == b"{not json"  # the original bytes, untouched
+    assert dict(dead[0].headers)[DLQ_CONSUMER] == f"{topic}-g".encode()
+    assert ("ce_id", b"1") in list(dead[0].headers)  # the original headers travel along
+
+
+async def test_failing_handler_is_retried_then_dead_lettered(
+    counter_db, kafka_bootstrap, unique_topic
+):
+    topic = await unique_topic(partitions=1)
+    boom = CloudEvent.create(cd.EXPLODED, SOURCE, {"counter": "boom"})
+    await produce_events(kafka_bootstrap, topic, boom, incremented("after-boom", 4))
+    runner = cd.make_runner(counter_db, kafka_bootstrap, topic, group=f"{topic}-g", max_attempts=3)
+    task = await run_in_background(runner)
+    try:
+        assert await wait_until(lambda: cd.counter_value(counter_db, "after-boom")) == 4
+        [dead] = await read_topic(kafka_bootstrap, f"{topic}.dlq", count=1)
+    finally:
+        await runner.stop()
+        await task
+    reason = dict(dead.headers)[DLQ_REASON].decode()
+    assert reason.startswith("failed after 3 attempts")
+    assert "exploded" in reason
+
+
+async def test_crash_between_db_commit_and_offset_commit_does_not_apply_twice(
+    pg_counter_db, kafka_bootstrap, unique_topic
+):
+    topic = await unique_topic(partitions=1)
+    group = f"{topic}-g"
+    await produce_events(kafka_bootstrap, topic, incremented("crash", 7))
+    script = Path(cd.__file__)
+    url = pg_counter_db.url
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(script), url, kafka_bootstrap, topic, group],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 17, proc.stderr[-2000:]
+    assert "committed-then-crashing" in proc.stdout
+    assert await cd.counter_value(pg_counter_db, "crash") == 7  # the database commit happened
+
+    seen: list[int] = []
+
+    async def record(delivery: cd.Delivery) -> None:
+        seen.append(delivery.offset)
+
+    # The offset was never committed: the same group reads the message again, and skips it.
+    runner = cd.make_runner(pg_counter_db, kafka_bootstrap, topic, group=group)
+    runner._after_db_commit = record
+    await produce_events(kafka_bootstrap, topic, incremented("crash-next", 1))
+    task = await run_in_background(runner)
+    try:
+        await wait_until(lambda: cd.counter_value(pg_counter_db, "crash-next"))
+    finally:
+        await runner.stop()
+        await task
+    assert seen == [0, 1]  # offset 0 was re-read…
+    assert await cd.counter_value(pg_counter_db, "crash") == 7  # …and not applied twice
+
+
+async def test_several_relays_publish_each_row_once(pg_counter_db, kafka_bootstrap, unique_topic):
+    topic = await unique_topic(partitions=3)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    count = 600
+    async with pg_counter_db.transaction() as session:
+        for i in range(count):
+            await outbox.add(session, incremented(f"c{i % 7}"), key=f"c{i % 7}")
+    relays = [
+        OutboxRelay(
+            pg_counter_db, outbox, bootstrap=kafka_bootstrap, client_id=f"r{i}", batch_size=50
+        )
+        for i in range(3)
+    ]
+
+    async def drain(relay: OutboxRelay) -> int:
+        total = 0
+        while published := await relay.publish_pending():
+            total += published
+        return total
+
+    try:
+        totals = await asyncio.gather(*(drain(r) for r in relays))
+    finally:
+        for relay in relays:
+            await relay._close()
+    assert sum(totals) == count
+    assert sum(1 for t in totals if t) >= 2, totals  # the work was shared, not serialised
+    assert await topic_size(kafka_bootstrap, topic) == count
+    records = await read_topic(kafka_bootstrap, topic, count=count)
+    assert len({dict(r.headers)["ce_id"] for r in records}) == count
+
+
+async def test_graceful_stop_commits_offsets(counter_db, kafka_bootstrap, unique_topic):
+    topic = await unique_topic(partitions=2)
+    await produce_events(kafka_bootstrap, topic, *(incremented("g") for _ in range(20)))
+    group = f"{topic}-g"
+    runner = cd.make_runner(counter_db, kafka_bootstrap, topic, group=group)
+    task = await run_in_background(runner)
+    await wait_until(lambda: _eq(cd.counter_value(counter_db, "g"), 20))
+    await runner.stop()
+    await task
+
+    seen: list[int] = []
+
+    async def record(delivery: cd.Delivery) -> None:
+        seen.append(delivery.offset)
+
+    again = cd.make_runner(counter_db, kafka_bootstrap, topic, group=group, after_db_commit=record)
+    await produce_events(kafka_bootstrap, topic, incremented("g-after"))
+    task = await run_in_background(again)
+    try:
+        await wait_until(lambda: cd.counter_value(counter_db, "g-after"))
+    finally:
+        await again.stop()
+        await task
+    assert len(seen) == 1  # only the new message: everything before was committed at stop
+
+
+async def _eq(value_coro, expected):  # type: ignore[no-untyped-def]
+    return (await value_coro) == expected

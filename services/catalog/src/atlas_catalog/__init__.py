@@ -1,0 +1,1 @@
+"""ATLAS catalog: prestations, spaces and crisis mode."""

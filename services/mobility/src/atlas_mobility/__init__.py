@@ -1,0 +1,1 @@
+"""ATLAS mobility: mutations anticipated at the destination space."""

@@ -1,0 +1,7 @@
+"""Alembic environment of the notify service."""
+
+from atlas_events.migrations import run_env
+from atlas_notify.config import NotifySettings
+from atlas_notify.db import metadata
+
+run_env(metadata, NotifySettings().database_url)

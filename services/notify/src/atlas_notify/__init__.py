@@ -1,0 +1,1 @@
+"""ATLAS notify: email, SMS and in-app notifications."""

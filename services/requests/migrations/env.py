@@ -1,0 +1,7 @@
+"""Alembic environment of the requests service."""
+
+from atlas_events.migrations import run_env
+from atlas_requests.config import RequestsSettings
+from atlas_requests.db import metadata
+
+run_env(metadata, RequestsSettings().database_url)

@@ -1,0 +1,1 @@
+"""ATLAS requests: support requests, queues, SLA and matching."""

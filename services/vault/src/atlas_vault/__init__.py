@@ -1,0 +1,1 @@
+"""ATLAS vault: the digital safe."""
