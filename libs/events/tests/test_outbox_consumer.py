@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, DLQ_REASON, dlq_reason
 from atlas_events.db import Database
+from atlas_events.dlq import replay
 from atlas_events.outbox import Outbox, OutboxRelay
 from atlas_events.testing import read_topic, topic_size, wait_until
 
@@ -272,3 +273,43 @@ async def test_graceful_stop_commits_offsets(counter_db, kafka_bootstrap, unique
 
 async def _eq(value_coro, expected):  # type: ignore[no-untyped-def]
     return (await value_coro) == expected
+
+
+async def test_dead_lettered_message_is_replayed_once_fixed(
+    counter_db, kafka_bootstrap, unique_topic
+):
+    topic = await unique_topic(partitions=1)
+    group = f"{topic}-g"
+    await produce_events(
+        kafka_bootstrap, topic, CloudEvent.create(cd.EXPLODED, SOURCE, {"counter": "r"})
+    )
+    runner = cd.make_runner(counter_db, kafka_bootstrap, topic, group=group, max_attempts=2)
+    task = await run_in_background(runner)
+    try:
+        await read_topic(kafka_bootstrap, f"{topic}.dlq", count=1)
+    finally:
+        await runner.stop()
+        await task
+
+    async def fixed(session, delivery):  # type: ignore[no-untyped-def]
+        await cd.handle_incremented(session, _as_increment(delivery))
+
+    result = await replay(kafka_bootstrap, topic, consumer=group, idle_ms=1000)
+    assert result.replayed == 1
+    assert (await replay(kafka_bootstrap, topic, idle_ms=500)).replayed == 0  # progress kept
+
+    healed = cd.make_runner(counter_db, kafka_bootstrap, topic, group=group)
+    healed.handlers[cd.EXPLODED] = fixed
+    task = await run_in_background(healed)
+    try:
+        assert await wait_until(lambda: cd.counter_value(counter_db, "r")) == 1
+    finally:
+        await healed.stop()
+        await task
+
+
+def _as_increment(delivery: cd.Delivery) -> cd.Delivery:
+    data = cd.Incremented(counter=delivery.data.counter, amount=1)  # type: ignore[union-attr]
+    return cd.Delivery(
+        delivery.event, data, delivery.topic, delivery.partition, delivery.offset, None
+    )

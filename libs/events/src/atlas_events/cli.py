@@ -1,0 +1,149 @@
+"""The `atlas` operator command; each subcommand registers itself in `SUBCOMMANDS`."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeAlias
+
+import structlog
+
+from atlas_events.auth import (
+    DEFAULT_AUDIENCE,
+    DEFAULT_ISSUER,
+    STAFF_ROLES,
+    LocalSigningKey,
+    Role,
+    default_local_key_path,
+)
+
+# argparse gives the subparsers action no public name, and it is generic only to type checkers.
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Handler = Callable[[argparse.Namespace], int]
+
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90`, `90s`, `15m`, `8h`, `7d` or a sum such as `1h30m` as a timedelta."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return timedelta(seconds=int(text))
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r} (examples: 90s, 15m, 8h, 1h30m, 7d)")
+    return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def _positive_duration(text: str) -> timedelta:
+    try:
+        duration = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if duration <= timedelta(0):
+        raise argparse.ArgumentTypeError("the duration must be positive")
+    return duration
+
+
+def _add_token(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "token",
+        help="print a JWT signed with the local key, accepted by every local service",
+        description="Print one JWT on stdout, signed with the local Ed25519 key "
+        "(created if missing), accepted by every service running in local mode.",
+    )
+    parser.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        required=True,
+        choices=[role.value for role in Role],
+        help="a role of the token; repeat for several",
+    )
+    parser.add_argument("--sub", default="ops-cli", help="the subject (an agent_id for agents)")
+    parser.add_argument("--atlas-id", help="the ATLAS space of a staff or manager token")
+    parser.add_argument(
+        "--ttl", type=_positive_duration, default=timedelta(hours=8), help="e.g. 15m, 8h, 7d"
+    )
+    parser.add_argument(
+        "--key",
+        type=Path,
+        help="the PEM key file (default: $ATLAS_HOME/keys/jwt-ed25519.pem, "
+        "else ./.atlas/keys/jwt-ed25519.pem)",
+    )
+    parser.add_argument("--issuer", default=DEFAULT_ISSUER)
+    parser.add_argument("--audience", default=DEFAULT_AUDIENCE)
+    parser.set_defaults(handler=_run_token)
+
+
+def _run_token(args: argparse.Namespace) -> int:
+    roles = [Role(name) for name in args.roles]
+    if STAFF_ROLES.intersection(roles) and not args.atlas_id:
+        print(
+            "warning: a staff or manager token without --atlas-id is refused by space-scoped "
+            "endpoints",
+            file=sys.stderr,
+        )
+    key = LocalSigningKey.load_or_create(
+        args.key or default_local_key_path(), issuer=args.issuer, audience=args.audience
+    )
+    print(key.issue(args.sub, roles, atlas_id=args.atlas_id, ttl=args.ttl))
+    return 0
+
+
+def _add_dlq(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser("dlq", help="dead-letter queues")
+    actions = parser.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    replay = actions.add_parser(
+        "replay",
+        help="republish <topic>.dlq messages onto <topic>",
+        description="Republish dead-lettered messages onto their original topic, once the cause "
+        "is fixed. Idempotent consumers skip what they had already applied.",
+    )
+    replay.add_argument("topic", help="the original topic, e.g. hr.mutations.v1")
+    replay.add_argument("--consumer", help="only messages that failed in this consumer group")
+    replay.add_argument("--limit", type=int, help="at most this many messages")
+    replay.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
+    replay.set_defaults(handler=_run_dlq_replay)
+
+
+def _run_dlq_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from atlas_events.dlq import replay
+
+    result = asyncio.run(
+        replay(args.bootstrap, args.topic, consumer=args.consumer, limit=args.limit)
+    )
+    print(f"replayed {result.replayed} message(s), skipped {result.skipped}")
+    return 0
+
+
+# Later commands (e.g. `atlas hr publish`) add their registering function here.
+SUBCOMMANDS: list[Callable[[SubParsers], None]] = [_add_token, _add_dlq]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atlas", description="ATLAS platform operator commands.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in SUBCOMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `atlas` console script."""
+    # stdout carries the command's result (a token for `$(atlas token ...)`); logs go to stderr.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pydantic models of every event's data, one module per producing system."""

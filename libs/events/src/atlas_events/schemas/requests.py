@@ -1,0 +1,253 @@
+"""Data of the requests service's events (request lifecycle) and of the commands it executes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from atlas_events.schemas._base import (
+    AgentId,
+    AtlasId,
+    CaseKind,
+    EntityId,
+    EventData,
+    LongText,
+    MutationId,
+    PrestationCode,
+    ShortText,
+    example,
+)
+
+REQUEST_SUBMITTED: Final = "fr.defense.atlas.requests.request.submitted.v1"
+REQUEST_STATUS_CHANGED: Final = "fr.defense.atlas.requests.request.status_changed.v1"
+REQUEST_ASSIGNED: Final = "fr.defense.atlas.requests.request.assigned.v1"
+REQUEST_SLA_WARNING: Final = "fr.defense.atlas.requests.request.sla_warning.v1"
+REQUEST_SLA_BREACHED: Final = "fr.defense.atlas.requests.request.sla_breached.v1"
+REQUEST_MESSAGE_POSTED: Final = "fr.defense.atlas.requests.request.message_posted.v1"
+OPEN_REQUEST: Final = "fr.defense.atlas.requests.open_request.v1"
+CLOSE_REQUEST: Final = "fr.defense.atlas.requests.close_request.v1"
+
+RequestChannel = Literal["counter", "phone", "online", "anticipation"]
+RequestStatus = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]{1,32}$"),
+    Field(
+        description=(
+            "Status code of the request, as the requests service defines it "
+            "(e.g. submitted, in_progress, waiting_agent, resolved, closed, transferred)."
+        )
+    ),
+]
+RequestId = Annotated[EntityId, Field(description="Identifier of the request.")]
+StaffId = Annotated[ShortText, Field(description="Subject (sub claim) of a staff member.")]
+
+_REQUEST_ID = "6f1c2a9e-3b4d-4e8f-9a0b-1c2d3e4f5a6b"
+
+
+class RequestSubmitted(EventData):
+    """A support request was submitted to a space's queue."""
+
+    model_config = example(
+        {
+            "request_id": _REQUEST_ID,
+            "atlas_id": "toulon",
+            "prestation_code": "LOGEMENT-RECHERCHE",
+            "agent_id": "2019123456",
+            "channel": "anticipation",
+            "title": "Recherche de logement – mutation à Toulon",
+            "status": "submitted",
+            "mutation_id": "TERRE-2027-004211",
+            "case_id": "TERRE-2027-004211:logement",
+            "sla_due_at": "2027-05-04T08:00:00Z",
+            "submitted_at": "2027-05-01T08:00:00Z",
+        }
+    )
+
+    request_id: RequestId
+    atlas_id: AtlasId
+    prestation_code: PrestationCode
+    agent_id: AgentId = Field(description="The agent the request is for.")
+    channel: RequestChannel = Field(description="How the request came in.")
+    title: ShortText = Field(description="Short title of the request (French).")
+    status: RequestStatus
+    mutation_id: MutationId | None = Field(
+        default=None, description="The mutation, when the request belongs to a mobility dossier."
+    )
+    case_id: EntityId | None = Field(
+        default=None, description="The mobility handler case that asked for it, if any."
+    )
+    sla_due_at: AwareDatetime | None = Field(
+        default=None, description="When the request should be handled by."
+    )
+    submitted_at: AwareDatetime = Field(description="When it was submitted.")
+
+
+class RequestStatusChanged(EventData):
+    """A request moved to another status."""
+
+    model_config = example(
+        {
+            "request_id": _REQUEST_ID,
+            "atlas_id": "toulon",
+            "agent_id": "2019123456",
+            "previous_status": "submitted",
+            "status": "in_progress",
+            "reason": None,
+            "case_id": "TERRE-2027-004211:logement",
+            "changed_at": "2027-05-02T09:30:00Z",
+        }
+    )
+
+    request_id: RequestId
+    atlas_id: AtlasId
+    agent_id: AgentId = Field(description="The agent the request is for.")
+    previous_status: RequestStatus
+    status: RequestStatus
+    reason: LongText | None = Field(default=None, description="Why, when a reason was given.")
+    case_id: EntityId | None = Field(
+        default=None, description="The mobility handler case that asked for it, if any."
+    )
+    changed_at: AwareDatetime = Field(description="When the status changed.")
+
+
+class RequestAssigned(EventData):
+    """A request was assigned to a staff member of its space."""
+
+    model_config = example(
+        {
+            "request_id": _REQUEST_ID,
+            "atlas_id": "toulon",
+            "assignee": "staff-toulon-04",
+            "assigned_by": "manager-toulon-01",
+            "assigned_at": "2027-05-02T09:00:00Z",
+        }
+    )
+
+    request_id: RequestId
+    atlas_id: AtlasId
+    assignee: StaffId
+    assigned_by: StaffId | None = Field(
+        default=None, description="Who assigned it; absent when the queue assigned it itself."
+    )
+    assigned_at: AwareDatetime = Field(description="When it was assigned.")
+
+
+class RequestSlaWarning(EventData):
+    """A request is close to its SLA deadline."""
+
+    model_config = example(
+        {
+            "request_id": _REQUEST_ID,
+            "atlas_id": "toulon",
+            "assignee": "staff-toulon-04",
+            "sla_due_at": "2027-05-04T08:00:00Z",
+            "warned_at": "2027-05-03T20:00:00Z",
+        }
+    )
+
+    request_id: RequestId
+    atlas_id: AtlasId
+    assignee: StaffId | None = Field(default=None, description="Current assignee, if any.")
+    sla_due_at: AwareDatetime = Field(description="The deadline.")
+    warned_at: AwareDatetime = Field(description="When the warning was raised.")
+
+
+class RequestSlaBreached(EventData):
+    """A request passed its SLA deadline unhandled."""
+
+    model_config = example(
+        {
+            "request_id": _REQUEST_ID,
+            "atlas_id": "toulon",
+            "assignee": None,
+            "sla_due_at": "2027-05-04T08:00:00Z",
+            "breached_at": "2027-05-04T08:00:05Z",
+        }
+    )
+
+    request_id: RequestId
+    atlas_id: AtlasId
+    assignee: StaffId | None = Field(default=None, description="Current assignee, if any.")
+    sla_due_at: AwareDatetime = Field(description="The deadline.")
+    breached_at: AwareDatetime = Field(description="When the breach was detected.")
+
+
+class RequestMessagePosted(EventData):
+    """A message was posted on a request; its text stays in the requests service."""
+
+    model_config = example(
+        {
+            "request_id": _REQUEST_ID,
+            "atlas_id": "toulon",
+            "agent_id": "2019123456",
+            "message_id": "0b9e6d1a-77c3-4f0e-8d6e-5a4b3c2d1e0f",
+            "author_role": "staff",
+            "author": "staff-toulon-04",
+            "posted_at": "2027-05-02T10:00:00Z",
+        }
+    )
+
+    request_id: RequestId
+    atlas_id: AtlasId
+    agent_id: AgentId = Field(description="The agent the request is for.")
+    message_id: EntityId = Field(description="Identifier of the message.")
+    author_role: Literal["agent", "staff"] = Field(description="Who wrote it.")
+    author: ShortText = Field(description="Subject (sub claim) of the author.")
+    posted_at: AwareDatetime = Field(description="When it was posted.")
+
+
+class OpenRequest(EventData):
+    """Command: open a request in a space's queue on behalf of a mobility handler case."""
+
+    model_config = example(
+        {
+            "case_id": "TERRE-2027-004211:logement",
+            "atlas_id": "toulon",
+            "prestation_code": "LOGEMENT-RECHERCHE",
+            "agent_id": "2019123456",
+            "channel": "anticipation",
+            "title": "Recherche de logement – mutation à Toulon",
+            "mutation_id": "TERRE-2027-004211",
+            "case_kind": "logement",
+            "due_at": "2027-06-30T00:00:00Z",
+            "requested_at": "2027-05-01T08:00:00Z",
+        }
+    )
+
+    case_id: EntityId = Field(
+        description="The handler case asking; at most one open request per case (idempotency key)."
+    )
+    atlas_id: AtlasId
+    prestation_code: PrestationCode
+    agent_id: AgentId = Field(description="The agent the request is for.")
+    channel: RequestChannel = Field(default="anticipation", description="Channel to record.")
+    title: ShortText = Field(description="Short title of the request (French).")
+    mutation_id: MutationId | None = Field(default=None, description="The mutation, if any.")
+    case_kind: CaseKind | None = Field(default=None, description="Kind of the handler case.")
+    due_at: AwareDatetime | None = Field(default=None, description="When it should be handled by.")
+    requested_at: AwareDatetime = Field(description="When the command was issued.")
+
+
+class CloseRequest(EventData):
+    """Command: close the request opened for a handler case (cancelled, transferred or done)."""
+
+    model_config = example(
+        {
+            "case_id": "TERRE-2027-004211:logement",
+            "request_id": _REQUEST_ID,
+            "outcome": "transferred",
+            "reason": "Destination modifiée : Brest",
+            "requested_at": "2027-05-10T08:00:00Z",
+        }
+    )
+
+    case_id: EntityId = Field(description="The handler case whose request is to be closed.")
+    request_id: RequestId | None = Field(
+        default=None, description="The request, when the sender knows it; else found by case_id."
+    )
+    outcome: Literal["completed", "cancelled", "transferred"] = Field(
+        description="Why the request closes."
+    )
+    reason: LongText | None = Field(default=None, description="Explanation shown to staff.")
+    requested_at: AwareDatetime = Field(description="When the command was issued.")
