@@ -1,0 +1,1 @@
+"""Benchmarks of the ATLAS platform: each figure beside a raw baseline measured in the same run."""
