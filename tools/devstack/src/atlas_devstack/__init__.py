@@ -1,0 +1,1 @@
+"""Local infrastructure for ATLAS development and tests: Kafka, PostgreSQL, `make run`, fixtures."""
