@@ -216,7 +216,7 @@ def _child_env() -> dict[str, str]:
 
 def test_processes_starting_together_agree_on_one_key(key_path: Path) -> None:
     racers = [
-        subprocess.Popen(  # noqa: S603
+        subprocess.Popen(
             [sys.executable, "-c", _RACER, str(key_path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

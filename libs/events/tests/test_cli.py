@@ -25,7 +25,7 @@ def _env(**extra: str) -> dict[str, str]:
 def atlas(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "atlas_events.cli", *args],
         capture_output=True,
         text=True,
@@ -135,7 +135,7 @@ def test_installed_console_script(tmp_path: Path) -> None:
     script = shutil.which("atlas", path=str(Path(sys.executable).parent))
     if script is None:
         pytest.skip("the atlas console script is installed by `pip install -e libs/events`")
-    run = subprocess.run(  # noqa: S603
+    run = subprocess.run(
         [script, "token", "--role", "ops", "--key", str(tmp_path / "k.pem")],
         capture_output=True,
         text=True,
