@@ -21,7 +21,6 @@ help: ## List the targets
 
 $(VENV)/.installed: requirements/constraints.txt $(PYPROJECTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/constraints.txt
 	$(PY) -m pip install --quiet --no-deps $(addprefix -e ,$(PACKAGES))
 	touch $@
