@@ -122,6 +122,7 @@ async def test_same_event_delivered_twice_changes_state_once(
         async with counter_db.transaction() as session:
             processed = await session.scalar(select(func.count()).select_from(cd.tables.processed))
         assert processed == 2
+        assert await topic_size(kafka_bootstrap, f"{topic}.dlq") == 0  # a duplicate is no failure
     finally:
         await runner.stop()
         await task
