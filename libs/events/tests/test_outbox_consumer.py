@@ -314,3 +314,62 @@ def _as_increment(delivery: cd.Delivery) -> cd.Delivery:
     return cd.Delivery(
         delivery.event, data, delivery.topic, delivery.partition, delivery.offset, None
     )
+
+
+async def test_relay_is_woken_by_another_process_commit(
+    pg_counter_db, kafka_bootstrap, unique_topic
+):
+    """On PostgreSQL the trigger's NOTIFY wakes the relay: no polling, even across processes."""
+    topic = await unique_topic(partitions=1)
+    registry = cd.make_registry(topic)
+    relay = OutboxRelay(
+        pg_counter_db,
+        Outbox(cd.tables, registry=registry),
+        bootstrap=kafka_bootstrap,
+        client_id="t",
+        poll_seconds=60,
+    )
+    relay_task = asyncio.create_task(relay.run())
+    # Another engine and another Outbox object: nothing in this process can signal the relay.
+    writer_db = Database(pg_counter_db.url)
+    writer = Outbox(cd.tables, registry=registry)
+    try:
+        await wait_until(lambda: _listening(relay), timeout=10)
+        async with writer_db.transaction() as session:
+            await writer.add(session, incremented("notify"), key="notify")
+        [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=10)
+        assert b"notify" in (record.value or b"")
+    finally:
+        await relay.stop()
+        await relay_task
+        await writer_db.dispose()
+
+
+async def _listening(relay: OutboxRelay) -> bool:
+    return relay._listener is not None
+
+
+async def test_rebalance_while_consuming_applies_every_event_once(
+    pg_counter_db, kafka_bootstrap, unique_topic
+):
+    topic = await unique_topic(partitions=3)
+    group = f"{topic}-g"
+    total = 300
+    await produce_events(kafka_bootstrap, topic, *(incremented(f"k{i % 9}") for i in range(total)))
+    first = cd.make_runner(pg_counter_db, kafka_bootstrap, topic, group=group, max_batch=10)
+    first_task = await run_in_background(first)
+    second = cd.make_runner(pg_counter_db, kafka_bootstrap, topic, group=group, max_batch=10)
+    second_task = await run_in_background(second)  # joins: partitions are reassigned
+    await first.stop()  # leaves: partitions move again
+    await first_task
+
+    async def applied() -> bool:
+        async with pg_counter_db.transaction() as session:
+            return (await session.scalar(select(func.sum(cd.counters.c.value)))) == total
+
+    try:
+        await wait_until(applied, timeout=30)
+    finally:
+        await second.stop()
+        await second_task
+    assert await topic_size(kafka_bootstrap, f"{topic}.dlq") == 0

@@ -1,0 +1,65 @@
+"""Trace context travels from the outbox through Kafka into the consumer's span and logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import counter_domain as cd
+import structlog
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from test_outbox_consumer import incremented, run_in_background
+
+from atlas_events.logging import configure_logging
+from atlas_events.outbox import Outbox, OutboxRelay
+from atlas_events.testing import wait_until
+from atlas_events.tracing import setup_telemetry
+
+
+async def test_one_trace_from_producer_span_to_consumer_span(
+    pg_counter_db, kafka_bootstrap, unique_topic
+):
+    exporter = InMemorySpanExporter()
+    setup_telemetry("test", processors=[SimpleSpanProcessor(exporter)])
+    tracer = trace.get_tracer("test")
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    relay = OutboxRelay(pg_counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t")
+    relay_task = asyncio.create_task(relay.run())
+    runner = cd.make_runner(pg_counter_db, kafka_bootstrap, topic, group=f"{topic}-g")
+    task = await run_in_background(runner)
+    try:
+        with tracer.start_as_current_span("http POST /mutation") as span:
+            origin = span.get_span_context().trace_id
+            async with pg_counter_db.transaction() as session:
+                await outbox.add(session, incremented("traced"), key="traced")
+        await wait_until(lambda: cd.counter_value(pg_counter_db, "traced"))
+    finally:
+        await runner.stop()
+        await relay.stop()
+        await asyncio.gather(task, relay_task)
+    consumer_spans = [s for s in exporter.get_finished_spans() if s.name == f"{topic} process"]
+    assert consumer_spans, [s.name for s in exporter.get_finished_spans()]
+    assert consumer_spans[0].context.trace_id == origin
+    assert consumer_spans[0].kind == trace.SpanKind.CONSUMER
+
+
+def test_json_logs_carry_trace_and_span_ids(capsys):  # type: ignore[no-untyped-def]
+    setup_telemetry("test")
+    configure_logging("test", json=True)
+    try:
+        with trace.get_tracer("test").start_as_current_span("work") as span:
+            structlog.get_logger("t").info("something_happened", dossier="D1")
+            context = span.get_span_context()
+        line = next(ln for ln in capsys.readouterr().out.splitlines() if "something_happened" in ln)
+        record = json.loads(line)
+        assert record["trace_id"] == format(context.trace_id, "032x")
+        assert record["span_id"] == format(context.span_id, "016x")
+        assert record["service"] == "test"
+        assert record["dossier"] == "D1"
+    finally:
+        structlog.contextvars.clear_contextvars()
+        logging.getLogger().handlers.clear()
