@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 from atlas_events.outbox import EventTables, notify_trigger_sql
 
 
+MIGRATION_LOCK_ID = 0x41544C4153  # "ATLAS"
+
+
 def alembic_config(migrations_dir: Path, url: str) -> Config:
     """An Alembic config pointing at a service's migrations and database."""
     config = Config()
@@ -48,6 +51,9 @@ def run_env(target_metadata: MetaData, default_url: str) -> None:
     def _run(connection: Connection) -> None:
         context.configure(connection=connection, **options)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # API and worker pods start together: one migrates, the others wait, find it done.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             context.run_migrations()
 
     async def _online() -> None:
