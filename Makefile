@@ -14,7 +14,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 SRC := libs/events/src tools/devstack/src $(wildcard services/*/src)
 LINT_PATHS := libs tools services tests bench
 
-.PHONY: help setup infra kafka-jars postgres-server lint format typecheck test test-fast contracts run bench clean
+.PHONY: help setup infra kafka-jars postgres-server clamd lint format typecheck test test-fast contracts run bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,7 +36,10 @@ kafka-jars: setup ## Fetch the Kafka broker jars from Maven Central into .atlas/
 postgres-server: setup ## Install PostgreSQL (Debian package) if missing
 	$(PY) -m atlas_devstack.postgres install
 
-infra: kafka-jars postgres-server ## Everything the tests need besides Python packages
+clamd: setup ## Install ClamAV's daemon (Debian package) for the vault's malware scanning
+	$(PY) -m atlas_vault.devinfra install-clamd
+
+infra: kafka-jars postgres-server clamd ## Everything the tests need besides Python packages
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -144,6 +144,9 @@ class GrantCreated(EventData):
     permission: Literal["read"] = Field(description="What the grant allows.")
     expires_at: AwareDatetime | None = Field(default=None, description="When it lapses, if ever.")
     created_at: AwareDatetime = Field(description="When it was granted.")
+    request_id: EntityId | None = Field(
+        default=None, description="The support request the access was granted for."
+    )
 
 
 class GrantRevoked(EventData):
@@ -164,3 +167,9 @@ class GrantRevoked(EventData):
     owner_agent_id: AgentId = Field(description="The agent who owns the document.")
     revoked_by: ShortText = Field(description="Subject who revoked it.")
     revoked_at: AwareDatetime = Field(description="When it was revoked.")
+    request_id: EntityId | None = Field(
+        default=None, description="The support request the access had been granted for."
+    )
+    reason: Literal["owner", "request_closed", "document_destroyed"] | None = Field(
+        default=None, description="Why: by the owner, the request closed, the document went."
+    )

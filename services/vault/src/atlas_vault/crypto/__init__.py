@@ -1,0 +1,1 @@
+"""Envelope encryption: per-document data keys, chunked AES-256-GCM, key-encryption keys."""

@@ -1,0 +1,1 @@
+"""Documents: deposit, read, destroy, metadata, check, list, count."""

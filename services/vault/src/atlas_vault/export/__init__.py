@@ -1,0 +1,1 @@
+"""Portability: everything an owner deposited, in one signed, offline-verifiable archive."""

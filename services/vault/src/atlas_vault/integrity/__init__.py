@@ -1,0 +1,1 @@
+"""The scheduled integrity check and the quarantine scanner."""

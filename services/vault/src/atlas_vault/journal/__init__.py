@@ -1,0 +1,1 @@
+"""The hash-chained journal of every verb, grant and consultation."""

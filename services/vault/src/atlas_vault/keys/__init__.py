@@ -1,0 +1,1 @@
+"""Key-encryption-key lifecycle: rotation, rewrap, retirement."""

@@ -1,0 +1,1 @@
+"""Malware scanning of deposits with ClamAV's clamd."""

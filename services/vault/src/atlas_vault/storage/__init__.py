@@ -1,0 +1,1 @@
+"""Where ciphertext lives: a blob store interface and its filesystem implementation."""
