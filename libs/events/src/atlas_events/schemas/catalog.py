@@ -22,6 +22,11 @@ SPACE_SNAPSHOT: Final = "fr.defense.atlas.catalog.space.snapshot.v1"
 SPACE_CRISIS_MODE_CHANGED: Final = "fr.defense.atlas.catalog.space.crisis_mode_changed.v1"
 
 Channel = Literal["counter", "phone", "online"]
+SpaceStatus = Literal["open", "reduced", "closed", "crisis"]
+Zone = Literal["metro", "drom", "com"]
+CrisisScope = Literal["space", "national"]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,59}$")]
+Departement = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]{2}|2[AB]|97[0-9]|98[0-9])$")]
 
 _SPACE_EXAMPLE: Final = {
     "atlas_id": "toulon",
@@ -75,6 +80,22 @@ class PrestationSnapshot(EventData):
         default=None, ge=1, description="Target handling time of a request, in hours."
     )
     updated_at: AwareDatetime = Field(description="When this version was published.")
+    provider_code: Slug | None = Field(
+        default=None, description="Slug of the provider in the catalog's vocabulary (igesa, caf…)."
+    )
+    keywords: list[str] = Field(
+        default_factory=list, description="Search keywords (French, lowercase)."
+    )
+    audiences: list[Slug] = Field(
+        default_factory=list,
+        description="Who it is for: militaire, civil_defense, conjoint, enfant, ancien_combattant…",
+    )
+    documents: list[Slug] = Field(
+        default_factory=list, description="Document types usually required (vocabulary slugs)."
+    )
+    sla_days: StrictInt | None = Field(
+        default=None, ge=1, description="Target handling time in business days (the source value)."
+    )
 
 
 class PrestationWithdrawn(EventData):
@@ -114,6 +135,26 @@ class SpaceSnapshot(EventData):
     crisis_mode: StrictBool = Field(description="Whether the space runs in crisis mode.")
     version: StrictInt = Field(ge=1, description="Version of this record, increasing by one.")
     updated_at: AwareDatetime = Field(description="When this version was published.")
+    commune_name: ShortText | None = Field(default=None, description="Name of its commune.")
+    departement: Departement | None = Field(default=None, description="Its département code.")
+    zone: Zone | None = Field(default=None, description="metro, drom or com.")
+    status: SpaceStatus | None = Field(
+        default=None, description="Status shown to users; crisis while crisis mode is on."
+    )
+    email: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="Contact e-mail address."
+    )
+    default_for_departements: list[Departement] = Field(
+        default_factory=list,
+        description=(
+            "Départements whose communes without a space of their own, and listed in no space's"
+            " communes_covered, resolve to this space."
+        ),
+    )
+    crisis_scope: CrisisScope | None = Field(
+        default=None,
+        description="Why crisis mode is on: the space's own switch, or the national one.",
+    )
 
 
 class SpaceCrisisModeChanged(SpaceSnapshot):

@@ -1,0 +1,1 @@
+"""Crisis mode, national or per space: what stays offered and how."""

@@ -1,0 +1,1 @@
+"""Prestations: the versioned catalog of support services, its admin and its search."""

@@ -1,0 +1,1 @@
+"""Loading the committed reference data into the database, publishing only what changed."""

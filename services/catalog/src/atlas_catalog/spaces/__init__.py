@@ -1,0 +1,1 @@
+"""ATLAS spaces, the communes they cover, and resolving a commune to its space."""
