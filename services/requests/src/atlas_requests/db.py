@@ -12,3 +12,10 @@ class RequestsModel(SQLModel, registry=registry()):
 
 metadata = RequestsModel.metadata
 event_tables = EventTables(metadata)
+
+
+def load_models() -> None:
+    """Import every table module, so the metadata is complete (migrations, tests)."""
+    from atlas_requests.board import models as _board  # noqa: F401
+    from atlas_requests.catalog import models as _catalog  # noqa: F401
+    from atlas_requests.requests import models as _requests  # noqa: F401

@@ -28,14 +28,18 @@ REQUEST_MESSAGE_POSTED: Final = "fr.defense.atlas.requests.request.message_poste
 OPEN_REQUEST: Final = "fr.defense.atlas.requests.open_request.v1"
 CLOSE_REQUEST: Final = "fr.defense.atlas.requests.close_request.v1"
 
-RequestChannel = Literal["counter", "phone", "online", "anticipation"]
+# The users' words (guichet, telephone, en_ligne) are what the requests service records and
+# emits; counter, phone and online are the catalog's names, accepted in commands as aliases.
+RequestChannel = Literal[
+    "guichet", "telephone", "en_ligne", "anticipation", "counter", "phone", "online"
+]
 RequestStatus = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z_]{1,32}$"),
     Field(
         description=(
-            "Status code of the request, as the requests service defines it "
-            "(e.g. submitted, in_progress, waiting_agent, resolved, closed, transferred)."
+            "Status code of the request: brouillon, soumise, en_instruction, en_attente_usager,"
+            " terminee, refusee, sans_suite, or transferee (closed by a move to another space)."
         )
     ),
 ]
@@ -56,7 +60,7 @@ class RequestSubmitted(EventData):
             "agent_id": "2019123456",
             "channel": "anticipation",
             "title": "Recherche de logement – mutation à Toulon",
-            "status": "submitted",
+            "status": "soumise",
             "mutation_id": "TERRE-2027-004211",
             "case_id": "TERRE-2027-004211:logement",
             "sla_due_at": "2027-05-04T08:00:00Z",
@@ -81,6 +85,20 @@ class RequestSubmitted(EventData):
         default=None, description="When the request should be handled by."
     )
     submitted_at: AwareDatetime = Field(description="When it was submitted.")
+    filed_by: ShortText | None = Field(
+        default=None,
+        description="Subject of who filed it when not the agent (staff, or a proxy holder).",
+    )
+    on_behalf: bool = Field(
+        default=False, description="Whether a proxy (power of attorney) filed it for the agent."
+    )
+    transferred_from: RequestId | None = Field(
+        default=None, description="The request at another space this one replaces, if any."
+    )
+    requested_prestation_code: PrestationCode | None = Field(
+        default=None,
+        description="The code asked for when it was unknown and a default prestation was used.",
+    )
 
 
 class RequestStatusChanged(EventData):
@@ -91,8 +109,8 @@ class RequestStatusChanged(EventData):
             "request_id": _REQUEST_ID,
             "atlas_id": "toulon",
             "agent_id": "2019123456",
-            "previous_status": "submitted",
-            "status": "in_progress",
+            "previous_status": "soumise",
+            "status": "en_instruction",
             "reason": None,
             "case_id": "TERRE-2027-004211:logement",
             "changed_at": "2027-05-02T09:30:00Z",
@@ -109,6 +127,15 @@ class RequestStatusChanged(EventData):
         default=None, description="The mobility handler case that asked for it, if any."
     )
     changed_at: AwareDatetime = Field(description="When the status changed.")
+    changed_by: ShortText | None = Field(
+        default=None, description="Subject of who changed it; absent for the system."
+    )
+    transferred_to: RequestId | None = Field(
+        default=None, description="The new request, when it closed as transferred."
+    )
+    transferred_to_atlas_id: AtlasId | None = Field(
+        default=None, description="The space it was transferred to."
+    )
 
 
 class RequestAssigned(EventData):

@@ -1,0 +1,1 @@
+"""The offers-and-needs board: tutoring and help offered and sought, matched near each other."""

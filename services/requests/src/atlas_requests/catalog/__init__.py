@@ -1,0 +1,1 @@
+"""The local replica of the catalog: prestations and spaces (with their crisis mode)."""

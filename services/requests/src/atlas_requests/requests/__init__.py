@@ -1,0 +1,1 @@
+"""Support requests: lifecycle, channels, assignment, SLA clock and messages."""

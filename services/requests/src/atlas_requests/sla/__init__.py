@@ -1,0 +1,1 @@
+"""The SLA clock: business days with French public holidays, paused while waiting for the user."""
