@@ -1,7 +1,11 @@
 """The notify service's own tables: its SQLModel base, metadata and the shared event tables."""
 
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime
 from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from atlas_events.outbox import EventTables
 
@@ -12,3 +16,29 @@ class NotifyModel(SQLModel, registry=registry()):
 
 metadata = NotifyModel.metadata
 event_tables = EventTables(metadata)
+
+
+def rowcount(result: object) -> int:
+    """Rows an UPDATE or INSERT touched (the typed Result hides the cursor's rowcount)."""
+    return int(getattr(result, "rowcount", 0))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def as_utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def timestamp(*, nullable: bool = False, index: bool = False) -> Any:
+    """A timezone-aware timestamp column for an SQLModel field."""
+    return Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+    )

@@ -23,6 +23,22 @@ TemplateCode = Annotated[
 ]
 
 
+DeliveryStatus = Literal[
+    "created",
+    "sending",
+    "delivered",
+    "temporary_failure",
+    "permanent_failure",
+    "technical_failure",
+    "skipped",
+]
+ReasonCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9_]{1,64}$"),
+    Field(description="A machine-readable code, lower case with underscores."),
+]
+
+
 def _in_app_only() -> list[NotificationChannel]:
     return ["in_app"]
 
@@ -33,9 +49,11 @@ _NOTIFICATION_ID = "dossier-opened:TERRE-2027-004211:1:agent"
 class Recipient(EventData):
     """Who is notified: an agent, or the staff of a space."""
 
-    kind: Literal["agent", "space_staff"] = Field(description="An agent or a space's staff.")
+    kind: Literal["agent", "space_staff", "staff"] = Field(
+        description="An agent, a space's staff, or one staff member."
+    )
     id: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
-        description="The agent_id for an agent, the atlas_id for a space's staff."
+        description="The agent_id for an agent, the atlas_id for a space's staff, the staff sub."
     )
 
 
@@ -69,6 +87,9 @@ class SendNotification(EventData):
     )
     requested_by: ShortText = Field(description="The sending service.")
     requested_at: AwareDatetime = Field(description="When the command was issued.")
+    send_at: AwareDatetime | None = Field(
+        default=None, description="Send no earlier than this; absent means now."
+    )
 
 
 class DeliveryStatusChanged(EventData):
@@ -82,6 +103,11 @@ class DeliveryStatusChanged(EventData):
             "status": "delivered",
             "detail": None,
             "changed_at": "2027-05-01T08:00:03Z",
+            "reason": "smtp_accepted",
+            "previous_status": "sending",
+            "delivery_id": "5b0f3c1e-2a4d-4e6f-8a9b-0c1d2e3f4a5b",
+            "template": "mobility.dossier_opened",
+            "category": "mobility",
         }
     )
 
@@ -93,3 +119,16 @@ class DeliveryStatusChanged(EventData):
     )
     detail: LongText | None = Field(default=None, description="Error or provider detail, if any.")
     changed_at: AwareDatetime = Field(description="When the status changed.")
+    reason: ReasonCode | None = Field(
+        default=None, description="Why the delivery is in this status (e.g. smtp_accepted)."
+    )
+    previous_status: DeliveryStatus | None = Field(
+        default=None, description="The status before this change; absent for a new delivery."
+    )
+    delivery_id: EntityId | None = Field(
+        default=None, description="The delivery (one channel, one address, one attempt series)."
+    )
+    template: TemplateCode | None = Field(
+        default=None, description="Template of the notification (its code)."
+    )
+    category: ReasonCode | None = Field(default=None, description="Category of the template.")
