@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_events import migrations
 from atlas_events.auth import CurrentPrincipal, TokenVerifier
@@ -189,6 +190,35 @@ def _health_router(service: ServiceDefinition) -> APIRouter:
     return router
 
 
+class _RequestMetrics:
+    """Request durations by route template, as a plain ASGI middleware (no per-request task)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_DURATION.labels(self.service, scope["method"], route, status).observe(
+                time.perf_counter() - started
+            )
+
+
 def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
     """The FastAPI app of a service: lifespan, error handlers, health, metrics, its routers."""
     configure_logging(service.name, level=settings.log_level, json=settings.log_json)
@@ -216,17 +246,7 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     app.state.auth = runtime.verifier
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_DURATION.labels(service.name, request.method, route, response.status_code).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(_RequestMetrics, service=service.name)
 
     app.include_router(_health_router(service))
     for router in service.routers:
