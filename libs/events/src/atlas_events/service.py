@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_events import migrations
 from atlas_events.auth import CurrentPrincipal, TokenVerifier
-from atlas_events.consumer import ConsumerRunner
 from atlas_events.db import Database
 from atlas_events.errors import install_error_handlers
 from atlas_events.kafka import KafkaProbe
@@ -29,6 +28,7 @@ from atlas_events.logging import configure_logging
 from atlas_events.outbox import EventTables, Outbox, OutboxRelay
 from atlas_events.settings import ServiceSettings
 from atlas_events.tracing import setup_telemetry
+from atlas_events.workers import Worker
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +39,7 @@ HTTP_DURATION = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
-ConsumerFactory = Callable[["Runtime"], Sequence[ConsumerRunner]]
+WorkerFactory = Callable[["Runtime"], Sequence[Worker]]
 StartupHook = Callable[["Runtime"], Awaitable[None]]
 
 
@@ -55,7 +55,8 @@ class ServiceDefinition:
     tables: EventTables
     migrations_dir: Path
     routers: Sequence[APIRouter] = ()
-    consumers: ConsumerFactory = field(default=lambda _: ())
+    consumers: WorkerFactory = field(default=lambda _: ())
+    """Consumers and the other workers (periodic tasks, dispatchers) run beside the API."""
     on_startup: Sequence[StartupHook] = ()
 
 
@@ -70,7 +71,7 @@ class Runtime:
         self.verifier = TokenVerifier(settings.auth_settings())
         self.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
         self.relay: OutboxRelay | None = None
-        self.consumers: list[ConsumerRunner] = []
+        self.consumers: list[Worker] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, *, workers: bool) -> None:

@@ -6,16 +6,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 import atlas_notify
-from atlas_events.consumer import ConsumerRunner
 from atlas_events.outbox import Outbox
 from atlas_events.service import Runtime, ServiceDefinition, create_app
+from atlas_events.workers import Worker
 from atlas_notify import ops
 from atlas_notify.config import NotifySettings
 from atlas_notify.db import event_tables, metadata
 from atlas_notify.deps import dispatcher_of, policy_of, settings_of
 from atlas_notify.directory import endpoints as directory
 from atlas_notify.directory.repository import seed_staff_directory
-from atlas_notify.dispatch.dispatcher import DispatcherRunner
 from atlas_notify.inbox import endpoints as inbox
 from atlas_notify.notifications import endpoints as notifications
 from atlas_notify.preferences import endpoints as preferences
@@ -39,16 +38,10 @@ async def _seed(runtime: Runtime) -> None:
     await seed_staff_directory(runtime.db, settings.staff_directory_path)
 
 
-def _workers(runtime: Runtime) -> Sequence[ConsumerRunner]:
-    workers = build_consumers(runtime, lambda: policy_of(runtime))
+def _workers(runtime: Runtime) -> Sequence[Worker]:
+    workers: list[Worker] = [*build_consumers(runtime, lambda: policy_of(runtime))]
     if settings_of(runtime).dispatch_workers:
-        workers.append(
-            DispatcherRunner(
-                dispatcher_of(runtime),
-                tables=event_tables,
-                bootstrap=runtime.settings.kafka_bootstrap,
-            )
-        )
+        workers.append(dispatcher_of(runtime))
     return workers
 
 

@@ -11,6 +11,7 @@ from atlas_events.registry import REGISTRY, TopicRegistry
 from atlas_events.schemas import catalog as catalog_events
 from atlas_events.schemas import requests as request_events
 from atlas_events.service import Runtime, ServiceDefinition, create_app
+from atlas_events.workers import Worker
 from atlas_requests.board.endpoints import router as board_router
 from atlas_requests.catalog import consumers as catalog_consumers
 from atlas_requests.config import RequestsSettings
@@ -31,7 +32,7 @@ def consumer_registry(settings: RequestsSettings) -> TopicRegistry:
     return TopicRegistry(replace(t, name=renamed.get(t.name, t.name)) for t in REGISTRY.topics())
 
 
-def consumers(runtime: Runtime) -> list[ConsumerRunner]:
+def consumers(runtime: Runtime) -> list[Worker]:
     """The catalog replica, the mobility commands and the SLA monitor."""
     settings = runtime.settings
     assert isinstance(settings, RequestsSettings)
@@ -62,13 +63,7 @@ def consumers(runtime: Runtime) -> list[ConsumerRunner]:
             handlers={request_events.OPEN_REQUEST: on_open, request_events.CLOSE_REQUEST: on_close},
             **common,  # type: ignore[arg-type]
         ),
-        SlaMonitor(
-            db=runtime.db,
-            tables=event_tables,
-            outbox=runtime.outbox,
-            settings=settings,
-            bootstrap=settings.kafka_bootstrap,
-        ),
+        SlaMonitor(db=runtime.db, outbox=runtime.outbox, settings=settings),
     ]
 
 

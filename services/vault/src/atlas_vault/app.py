@@ -7,8 +7,8 @@ import structlog
 from fastapi import FastAPI
 
 import atlas_vault
-from atlas_events.consumer import ConsumerRunner
 from atlas_events.service import Runtime, ServiceDefinition, create_app
+from atlas_events.workers import PeriodicTask, Worker
 from atlas_vault.config import VaultSettings
 from atlas_vault.context import context_of
 from atlas_vault.crypto.kms import KmsError, TransitKms
@@ -17,7 +17,6 @@ from atlas_vault.documents.endpoints import router as documents_router
 from atlas_vault.export.endpoints import router as export_router
 from atlas_vault.grants.consumers import request_status_consumer
 from atlas_vault.grants.endpoints import router as grants_router
-from atlas_vault.integrity.jobs import PeriodicJob
 from atlas_vault.integrity.service import run_integrity_check, scan_quarantined
 from atlas_vault.journal.endpoints import router as journal_router
 from atlas_vault.keys.endpoints import router as keys_router
@@ -25,15 +24,14 @@ from atlas_vault.keys.endpoints import router as keys_router
 log = structlog.get_logger(__name__)
 
 
-def _workers(runtime: Runtime) -> Sequence[ConsumerRunner]:
+def _workers(runtime: Runtime) -> Sequence[Worker]:
     """The request-status consumer, the quarantine scanner and the scheduled integrity check."""
     vault = context_of(runtime)
     settings = vault.settings
-    workers: list[ConsumerRunner] = [request_status_consumer(runtime, settings)]
+    workers: list[Worker] = [request_status_consumer(runtime, settings)]
     if settings.scan_retry_seconds > 0 and vault.scanner is not None:
         workers.append(
-            PeriodicJob(
-                runtime,
+            PeriodicTask(
                 "vault.quarantine-scanner",
                 settings.scan_retry_seconds,
                 lambda: scan_quarantined(runtime.db, vault, runtime.outbox),
@@ -41,8 +39,7 @@ def _workers(runtime: Runtime) -> Sequence[ConsumerRunner]:
         )
     if settings.integrity_interval_seconds > 0:
         workers.append(
-            PeriodicJob(
-                runtime,
+            PeriodicTask(
                 "vault.integrity-check",
                 settings.integrity_interval_seconds,
                 lambda: run_integrity_check(runtime.db, vault, runtime.outbox),

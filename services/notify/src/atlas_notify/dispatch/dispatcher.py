@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
-from atlas_events.consumer import ConsumerRunner
 from atlas_events.db import Database
-from atlas_events.outbox import EventTables, Outbox
+from atlas_events.outbox import Outbox
 from atlas_notify.channels.base import Outcome, SendResult
 from atlas_notify.channels.email import SmtpPool, build_message
 from atlas_notify.channels.sms import SmsSender
@@ -55,7 +54,9 @@ class Claimed:
 
 
 class Dispatcher:
-    """Sends what is due on every channel, with retries, backoff and the DLQ."""
+    """Sends what is due on every channel, with retries, backoff and the DLQ (a kit worker)."""
+
+    name = "notify.dispatcher"
 
     def __init__(
         self,
@@ -462,28 +463,6 @@ async def _notifications(
     ids = {d.notification_id for d in rows}
     found = await session.scalars(select(Notification).where(col(Notification.id).in_(ids)))
     return {n.id: n for n in found}
-
-
-class DispatcherRunner(ConsumerRunner):
-    """The dispatcher as one of the service's supervised workers (the kit runs ConsumerRunners)."""
-
-    def __init__(self, dispatcher: Dispatcher, *, tables: EventTables, bootstrap: str) -> None:
-        super().__init__(
-            name="notify.dispatcher",
-            topics=[],
-            handlers={},
-            db=dispatcher.db,
-            tables=tables,
-            bootstrap=bootstrap,
-        )
-        self.dispatcher = dispatcher
-
-    async def run(self) -> None:
-        self.started.set()
-        await self.dispatcher.run()
-
-    async def stop(self) -> None:
-        await self.dispatcher.stop()
 
 
 _DISPATCHERS: "weakref.WeakKeyDictionary[object, Dispatcher]" = weakref.WeakKeyDictionary()

@@ -1,45 +1,45 @@
-"""Periodic jobs run as workers beside the consumers (the kit stops them the same way)."""
+"""What the service kit supervises beside the API: consumers, periodic tasks, other loops."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import structlog
-
-from atlas_events.consumer import ConsumerRunner
-from atlas_events.service import Runtime
 
 log = structlog.get_logger(__name__)
 
 
-class PeriodicJob(ConsumerRunner):
-    """Runs `job` every `interval` seconds until stopped; reuses the runner's start/stop shape.
+class Worker(Protocol):
+    """A long-running loop: `run()` until `stop()` asks it to finish what it holds and return."""
 
-    The service kit supervises consumers only, so a job takes a consumer's place in the list.
-    """
+    name: str
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class PeriodicTask:
+    """Runs `job` every `interval` seconds until stopped; a failing run is logged, not fatal."""
 
     def __init__(
         self,
-        runtime: Runtime,
         name: str,
         interval: float,
         job: Callable[[], Awaitable[object]],
         *,
         run_at_start: bool = True,
     ) -> None:
-        super().__init__(
-            name=name,
-            topics=[],
-            handlers={},
-            db=runtime.db,
-            tables=runtime.service.tables,
-            bootstrap=runtime.settings.kafka_bootstrap,
-        )
+        self.name = name
         self.interval = interval
         self.job = job
         self.run_at_start = run_at_start
         self.runs = 0
+        self.started = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     async def run(self) -> None:
         self.started.set()
@@ -50,19 +50,18 @@ class PeriodicJob(ConsumerRunner):
                 await self.job()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning("periodic_job_failed", job=self.name, error=repr(exc))
+            except Exception as exc:  # the database or broker may be away; try next time
+                log.warning("periodic_task_failed", task=self.name, error=repr(exc))
             self.runs += 1
             if await self._sleep():
                 return
 
-    async def _sleep(self) -> bool:
-        """Wait one interval; True when asked to stop meanwhile."""
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
-        except TimeoutError:
-            return False
-        return True
-
     async def stop(self) -> None:
         self._stopping.set()
+
+    async def _sleep(self) -> bool:
+        """Wait one interval; True when asked to stop meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+            return True
+        return False
