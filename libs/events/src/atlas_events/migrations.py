@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from atlas_events.outbox import EventTables, notify_trigger_sql
 
-
 MIGRATION_LOCK_ID = 0x41544C4153  # "ATLAS"
 
 
