@@ -139,4 +139,3 @@ def test_atlas_token_cli_is_accepted_by_every_service_settings(key_path: Path) -
         )
         principal = asyncio.run(verifier.verify(token))
         assert principal.is_ops
-

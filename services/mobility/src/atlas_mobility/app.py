@@ -1,13 +1,43 @@
 """The mobility service's FastAPI app and worker wiring."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 
 import atlas_mobility
-from atlas_events.service import ServiceDefinition, create_app
+from atlas_events.outbox import Outbox
+from atlas_events.service import Runtime, ServiceDefinition, create_app
+from atlas_events.workers import Worker
 from atlas_mobility.config import MobilitySettings
 from atlas_mobility.db import event_tables, metadata
+from atlas_mobility.deps import context_of, settings_of
+from atlas_mobility.dossiers import endpoints as dossiers
+from atlas_mobility.ingestion import endpoints as ingestion
+from atlas_mobility.spaces.service import seed_from_refdata
+from atlas_mobility.stream.workers import StreamWorker, reminder_scheduler
+
+
+async def _use_prefixed_topics(runtime: Runtime) -> None:
+    """With a topic prefix, events go to the prefixed topics (set before the relay starts)."""
+    context = context_of(runtime)
+    if context.topics.prefix:
+        runtime.outbox = Outbox(runtime.service.tables, registry=context.registry)
+
+
+async def _seed_spaces(runtime: Runtime) -> None:
+    """Resolve destinations from the reference files until the catalog topic has been read."""
+    await seed_from_refdata(runtime.db, settings_of(runtime).refdata_dir)
+
+
+def _workers(runtime: Runtime) -> Sequence[Worker]:
+    settings = settings_of(runtime)
+    context = context_of(runtime)
+    return [
+        StreamWorker(runtime, settings, context),
+        reminder_scheduler(runtime, settings, context),
+    ]
+
 
 SERVICE = ServiceDefinition(
     name="mobility",
@@ -17,6 +47,9 @@ SERVICE = ServiceDefinition(
     metadata=metadata,
     tables=event_tables,
     migrations_dir=Path(__file__).resolve().parents[2] / "migrations",
+    routers=[ingestion.router, dossiers.router],
+    consumers=_workers,
+    on_startup=[_use_prefixed_topics, _seed_spaces],
 )
 
 

@@ -1,10 +1,15 @@
 """Settings of the mobility service (environment prefix `ATLAS_MOBILITY_`)."""
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from atlas_events.settings import ServiceSettings
+
+_PACKAGE = Path(__file__).resolve().parent
+_REPO_REFDATA = _PACKAGE.parents[2] / "catalog" / "refdata"
 
 
 class MobilitySettings(ServiceSettings):
@@ -14,3 +19,40 @@ class MobilitySettings(ServiceSettings):
 
     service_name: ClassVar[str] = "mobility"
     default_port: ClassVar[int] = 8103
+
+    topic_prefix: str = Field(
+        "", description="Put before every topic name (tests and benchmarks run apart)."
+    )
+    stream_app_id: str = Field(
+        "atlas-mobility", description="Faust application id, also its consumer group."
+    )
+    stream_batch_size: int = Field(500, ge=1, description="Most events applied in one transaction.")
+    stream_batch_within: float = Field(
+        0.05, gt=0, description="Longest wait (s) to fill a batch before applying what is there."
+    )
+    stream_session_timeout: float = Field(
+        10.0, gt=0, description="Kafka group session timeout (s): how soon a dead worker is gone."
+    )
+    stream_commit_interval: float = Field(
+        1.0, gt=0, description="How often (s) faust commits the offsets of acknowledged events."
+    )
+    stream_max_attempts: int = Field(
+        4, ge=1, description="Tries of one event before it goes to the dead-letter topic."
+    )
+    milestone_policy_path: Path = Field(
+        _PACKAGE / "policy" / "milestones.yaml",
+        description="The milestone policy (data, not code).",
+    )
+    refdata_dir: Path | None = Field(
+        _REPO_REFDATA,
+        description=(
+            "Catalog reference data (spaces.json, departement_coverage.json, communes.json) "
+            "seeding the spaces replica until the catalog's topic has been read; None to skip."
+        ),
+    )
+    reminder_interval_seconds: float = Field(
+        60.0, gt=0, description="How often the reminder scheduler looks for due milestones."
+    )
+    metrics_port: int | None = Field(
+        None, description="Port of a Prometheus endpoint in a worker process without the API."
+    )

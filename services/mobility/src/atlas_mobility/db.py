@@ -12,3 +12,10 @@ class MobilityModel(SQLModel, registry=registry()):
 
 metadata = MobilityModel.metadata
 event_tables = EventTables(metadata)
+
+
+def load_models() -> None:
+    """Import every table module so the metadata is complete (migrations, tests)."""
+    from atlas_mobility.cases import models as _cases  # noqa: F401
+    from atlas_mobility.dossiers import models as _dossiers  # noqa: F401
+    from atlas_mobility.spaces import models as _spaces  # noqa: F401

@@ -16,7 +16,9 @@ from atlas_events.schemas._base import (
     InseeCode,
     LongText,
     MutationId,
+    PrestationCode,
     Revision,
+    ShortText,
     example,
 )
 
@@ -38,6 +40,9 @@ DEMENAGEMENT_CASE_CLOSED: Final = "fr.defense.atlas.mobility.demenagement.case_c
 
 DossierStatus = Literal["ouvert", "a_orienter", "clos", "annule"]
 CaseId = Annotated[EntityId, Field(description="Identifier of the handler case.")]
+Zone = Literal["metro", "drom", "com"]
+SchoolLevel = Literal["maternelle", "elementaire", "college", "lycee"]
+ChildRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MilestoneCode = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9_]{1,40}$"),
@@ -89,6 +94,12 @@ class DossierOpened(EventData):
     report_date: date = Field(description="Date the agent takes up the new post.")
     cases: list[CaseRef] = Field(description="Handler cases opened with the dossier.")
     opened_at: AwareDatetime = Field(description="When the dossier opened.")
+    origin_commune_insee: InseeCode | None = Field(
+        default=None, description="Where the agent is posted now, if known."
+    )
+    anticipation_days: StrictInt | None = Field(
+        default=None, description="Days from the announcement to the report date (lead time)."
+    )
 
 
 class DossierAmended(EventData):
@@ -219,6 +230,16 @@ class MilestoneDue(EventData):
     milestone: MilestoneCode
     due_date: date = Field(description="The milestone's due date.")
     emitted_at: AwareDatetime = Field(description="When the reminder was emitted.")
+    reminder: Literal["due", "overdue"] = Field(
+        default="due", description="due on the due date; overdue once it has passed undone."
+    )
+    urgent: StrictBool = Field(
+        default=False, description="Whether the due date had already passed when it was planned."
+    )
+    label: ShortText | None = Field(default=None, description="What the step is (French).")
+    child_ref: ChildRef | None = Field(
+        default=None, description="The child the step is for (scolarité)."
+    )
 
 
 class Milestone(EventData):
@@ -226,6 +247,10 @@ class Milestone(EventData):
 
     code: MilestoneCode
     due_date: date = Field(description="When the step should be done.")
+    label: ShortText | None = Field(default=None, description="What the step is (French).")
+    child_ref: ChildRef | None = Field(
+        default=None, description="The child the step is for (scolarité)."
+    )
 
 
 class HandlerCase(EventData):
@@ -239,6 +264,11 @@ class HandlerCase(EventData):
     destination_commune_insee: InseeCode
     report_date: date = Field(description="Date the agent takes up the new post.")
     milestones: list[Milestone] = Field(description="The case's milestones, by due date.")
+    zone: Zone | None = Field(default=None, description="Zone of the destination space.")
+    prestation_code: PrestationCode | None = Field(
+        default=None, description="Prestation of the request opened for the case."
+    )
+    title: ShortText | None = Field(default=None, description="Title of that request (French).")
 
 
 _CASE_EXAMPLE: Final = {
@@ -279,6 +309,7 @@ class SchoolChild(EventData):
     )
     birth_date: date = Field(description="Birth date.")
     age_on_report_date: StrictInt = Field(ge=2, le=17, description="Age on the report date.")
+    level: SchoolLevel | None = Field(default=None, description="School level joined.")
 
 
 class ScolariteCase(HandlerCase):
@@ -335,3 +366,6 @@ class HandlerCaseClosed(EventData):
     outcome: Literal["completed", "cancelled", "transferred"] = Field(description="Why it closed.")
     reason: LongText | None = Field(default=None, description="Closing note.")
     closed_at: AwareDatetime = Field(description="When it closed.")
+    revision: Revision | None = Field(
+        default=None, description="The mutation revision that closed it (orders the work items)."
+    )

@@ -1,0 +1,409 @@
+"""Mobility: an annual-plan burst of mutations, and steady 100 mutations/s latency.
+
+Burst: N HR mutation events (default 50,000; `--quick` 2,000) with a realistic household mix are
+published to `hr.mutations.v1` while the service runs in-process (API, faust agents, relay); the
+clock stops when every dossier and case is in PostgreSQL and every resulting `open_request`
+command has been published to `requests.commands.v1` (the requests service's own throughput is
+bench_requests'). Steady: 100 mutations/s; latency from publish to all of a mutation's cases
+being visible in the database (polled every 20 ms), p50 and p99.
+
+Baseline, same broker, same run: raw aiokafka consume-and-produce of the same messages (read
+the HR topic, write each message to another topic, commit), as throughput for the burst and as
+publish-to-consumed latency at the same 100 messages/s for the steady phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import secrets
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+
+from bench.common import Result, percentile
+
+BENCH_PG_PORT = 25474
+BENCH_KAFKA_PORT = 29192
+BENCH_KAFKA_CONTROLLER_PORT = 29193
+STEADY_RATE = 100
+
+
+@asynccontextmanager
+async def infrastructure() -> AsyncIterator[tuple[str, str]]:
+    """(kafka bootstrap, database url): ATLAS_TEST_* servers if given, else local bench ones."""
+    from atlas_devstack.kafka import KafkaBroker
+    from atlas_devstack.paths import atlas_dir
+    from atlas_devstack.postgres import PostgresEndpoint, PostgresServer
+
+    broker: KafkaBroker | None = None
+    server: PostgresServer | None = None
+    pg_started = False
+    bootstrap = os.environ.get("ATLAS_TEST_KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        broker = KafkaBroker(
+            atlas_dir() / "bench" / "kafka-mobility",
+            port=BENCH_KAFKA_PORT,
+            controller_port=BENCH_KAFKA_CONTROLLER_PORT,
+            heap="1g",
+        )
+        broker.start()
+        broker.wait_ready(120)
+        bootstrap = broker.bootstrap
+    given = os.environ.get("ATLAS_TEST_POSTGRES_URL")
+    if given:
+        endpoint = PostgresEndpoint.from_url(given)
+    else:
+        server = PostgresServer(atlas_dir() / "bench" / "pg-mobility", port=BENCH_PG_PORT)
+        server.ensure_installed()
+        server.init()
+        pg_started = not server.is_running()
+        if pg_started:
+            server.start()
+        server.wait_ready()
+        endpoint = server.endpoint
+    name = f"atlas_bench_mobility_{secrets.token_hex(4)}"
+    endpoint.create_database(name)
+    try:
+        yield bootstrap, endpoint.url(name)
+    finally:
+        endpoint.drop_database(name)
+        if server is not None and pg_started:
+            server.stop()
+        if broker is not None:
+            broker.stop()
+
+
+class Plan:
+    """Realistic mutations: household mix, destinations among the spaces, some uncovered."""
+
+    def __init__(self, refdata: Path, seed: int = 7) -> None:
+        spaces = json.loads((refdata / "spaces.json").read_text(encoding="utf-8"))
+        self.communes = [c for s in spaces for c in (s["commune_insee"], *s["covers"])]
+        self.rng = random.Random(seed)
+        self.today = date.today()
+        self.counter = 0
+
+    def mutation(self) -> dict[str, Any]:
+        from atlas_events.schemas import hr
+
+        rng = self.rng
+        self.counter += 1
+        n = self.counter
+        report = self.today + timedelta(days=rng.randint(60, 300))
+        children = [
+            {
+                "child_ref": f"c{i}",
+                "birth_date": (report - timedelta(days=rng.randint(0, 21 * 365))).isoformat(),
+            }
+            for i in range(rng.choices((0, 1, 2, 3), weights=(45, 20, 25, 10))[0])
+        ]
+        destination = "98611" if rng.random() < 0.02 else rng.choice(self.communes)
+        data = {
+            **hr.CONTRACT_EXAMPLE,
+            "mutation_id": f"BENCH-{uuid.uuid4().hex[:10]}-{n}",
+            "agent": {**hr.CONTRACT_EXAMPLE["agent"], "agent_id": f"{n:010d}"},  # type: ignore[dict-item]
+            "origin": {"unit": "Unité", "commune_insee": rng.choice(self.communes)},
+            "destination": {"unit": "Unité", "commune_insee": destination},
+            "report_date": report.isoformat(),
+            "household": {"partner": rng.random() < 0.7, "children": children},
+            "needs": {"housing": rng.random() < 0.7, "move": rng.random() < 0.85},
+        }
+        return data
+
+    def expected_cases(self, data: dict[str, Any], policy: Any) -> int:
+        from atlas_mobility.policy import policy as pol
+
+        if data["destination"]["commune_insee"] == "98611":
+            return 0
+        report = date.fromisoformat(data["report_date"])
+        kids = pol.school_children(
+            policy.cases.scolarite,
+            [
+                (c["child_ref"], date.fromisoformat(c["birth_date"]))
+                for c in data["household"]["children"]
+            ],
+            report,
+        )
+        return int(data["needs"]["housing"]) + int(data["needs"]["move"]) + int(bool(kids))
+
+
+def encode(data: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    from atlas_events.cloudevents import CloudEvent, to_kafka
+    from atlas_events.schemas import hr
+
+    message = to_kafka(
+        CloudEvent.create(hr.MUTATION_ANNOUNCED, "urn:atlas:rh:bench", data),
+        data["agent"]["agent_id"],
+    )
+    assert message.key is not None
+    assert message.value is not None
+    return message.key, message.value, message.headers
+
+
+@asynccontextmanager
+async def mobility_service(bootstrap: str, database_url: str, prefix: str) -> AsyncIterator[Any]:
+    from atlas_events.testing import wait_until
+    from atlas_mobility.app import create
+    from atlas_mobility.config import MobilitySettings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = MobilitySettings(
+            database_url=database_url,
+            kafka_bootstrap=bootstrap,
+            auth_local_key_path=Path(tmp) / "jwt.pem",
+            run_workers=True,
+            topic_prefix=prefix,
+            log_level="WARNING",
+            reminder_interval_seconds=300,
+        )
+        app = create(settings)
+        async with app.router.lifespan_context(app):
+            runtime = app.state.runtime
+
+            async def started() -> bool:
+                return all(c.started.is_set() for c in runtime.consumers)
+
+            await wait_until(started, timeout=120)
+            yield runtime
+
+
+async def db_counts(db: Any) -> tuple[int, int, int]:
+    async with db.transaction() as session:
+        dossiers = await session.scalar(text("SELECT count(*) FROM mobility_dossiers"))
+        cases = await session.scalar(text("SELECT count(*) FROM mobility_cases"))
+        pending = await session.scalar(
+            text("SELECT count(*) FROM atlas_outbox WHERE published_at IS NULL")
+        )
+    return int(dossiers or 0), int(cases or 0), int(pending or 0)
+
+
+async def burst(runtime: Any, bootstrap: str, topic: str, messages: list[Any], cases: int) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for key, value, headers in messages:
+            await producer.send(topic, key=key, value=value, headers=headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    while True:
+        dossiers, done_cases, pending = await db_counts(runtime.db)
+        if dossiers >= len(messages) and done_cases >= cases and pending == 0:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.2)
+
+
+async def steady(
+    runtime: Any, bootstrap: str, topic: str, plan: Plan, policy: Any, seconds: float
+) -> list[float]:
+    """Publish at STEADY_RATE/s; latency until all of a mutation's cases are in the database."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
+    await producer.start()
+    sent: dict[str, tuple[float, int]] = {}
+    latencies: list[float] = []
+    stop = asyncio.Event()
+
+    async def poll() -> None:
+        while not stop.is_set() or len(latencies) < len(sent):
+            waiting = [m for m in sent if m not in seen]
+            if waiting:
+                async with runtime.db.transaction() as session:
+                    rows = (
+                        await session.execute(
+                            text(
+                                "SELECT mutation_id, count(*) FROM mobility_cases "
+                                "WHERE mutation_id = ANY(:ids) GROUP BY mutation_id"
+                            ),
+                            {"ids": waiting},
+                        )
+                    ).all()
+                now = time.perf_counter()
+                for mutation_id, count in rows:
+                    published, expected = sent[mutation_id]
+                    if count >= expected and mutation_id not in seen:
+                        seen.add(mutation_id)
+                        latencies.append(now - published)
+            await asyncio.sleep(0.02)
+
+    seen: set[str] = set()
+    poller = asyncio.create_task(poll())
+    try:
+        interval = 1 / STEADY_RATE
+        start = time.perf_counter()
+        for i in range(int(seconds * STEADY_RATE)):
+            await asyncio.sleep(max(0.0, start + i * interval - time.perf_counter()))
+            data = plan.mutation()
+            expected = plan.expected_cases(data, policy)
+            if expected == 0:
+                continue
+            key, value, headers = encode(data)
+            await producer.send_and_wait(topic, key=key, value=value, headers=headers)
+            sent[data["mutation_id"]] = (time.perf_counter(), expected)
+        stop.set()
+        await asyncio.wait_for(poller, timeout=120)
+    finally:
+        stop.set()
+        poller.cancel()
+        await producer.stop()
+    return latencies
+
+
+async def raw_pipe(bootstrap: str, source: str, sink: str, count: int, group: str) -> None:
+    """Consume `count` messages and produce each to `sink`, committing as we go (the baseline)."""
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=500,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    await consumer.start()
+    await producer.start()
+    try:
+        done = 0
+        while done < count:
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            for records in batches.values():
+                for record in records:
+                    await producer.send(
+                        sink, key=record.key, value=record.value, headers=list(record.headers)
+                    )
+                done += len(records)
+            await producer.flush()
+            await consumer.commit()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def raw_steady_latency(bootstrap: str, messages: list[Any], prefix: str) -> list[float]:
+    """Publish-to-consumed latency through a raw consume-and-produce pipe at STEADY_RATE/s."""
+    from atlas_events.kafka import ensure_topics
+    from atlas_events.registry import EventType, Topic, TopicRegistry
+    from atlas_events.schemas import hr
+
+    names = (f"{prefix}raw.in", f"{prefix}raw.out")
+    await ensure_topics(
+        bootstrap,
+        TopicRegistry(
+            Topic(
+                name=name,
+                key="agent_id",
+                partitions=6,
+                cleanup_policy="delete",
+                events=(EventType(f"bench.{i}", hr.MutationAnnounced, "bench"),),
+                description="bench",
+                owner="bench",
+                public=False,
+            )
+            for i, name in enumerate(names)
+        ),
+    )
+    sent: dict[bytes, float] = {}
+    latencies: list[float] = []
+    reader = AIOKafkaConsumer(
+        names[1], bootstrap_servers=bootstrap, group_id=f"{prefix}raw-reader",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )  # fmt: skip
+    await reader.start()
+    pipe = asyncio.create_task(
+        raw_pipe(bootstrap, names[0], names[1], len(messages), f"{prefix}raw-pipe")
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
+    await producer.start()
+
+    async def read() -> None:
+        while len(latencies) < len(messages):
+            batches = await reader.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    latencies.append(now - sent[record.value])
+
+    reading = asyncio.create_task(read())
+    try:
+        start = time.perf_counter()
+        for i, (key, value, headers) in enumerate(messages):
+            await asyncio.sleep(max(0.0, start + i / STEADY_RATE - time.perf_counter()))
+            sent[value] = time.perf_counter()
+            await producer.send_and_wait(names[0], key=key, value=value, headers=headers)
+        await asyncio.wait_for(asyncio.gather(reading, pipe), timeout=120)
+    finally:
+        await producer.stop()
+        await reader.stop()
+    return latencies
+
+
+async def run(quick: bool) -> list[Result]:
+    from atlas_events.kafka import ensure_topics
+    from atlas_mobility.config import MobilitySettings
+    from atlas_mobility.policy.policy import load_policy
+    from atlas_mobility.topics import Topics
+
+    n = 2_000 if quick else int(os.environ.get("ATLAS_BENCH_MOBILITY_N", "50000"))
+    steady_seconds = 10.0 if quick else 60.0
+    settings = MobilitySettings()
+    assert settings.refdata_dir is not None
+    policy = load_policy(settings.milestone_policy_path)
+    plan = Plan(settings.refdata_dir)
+    results: list[Result] = []
+    async with infrastructure() as (bootstrap, database_url):
+        prefix = f"bench{uuid.uuid4().hex[:6]}."
+        topics = Topics(prefix)
+        await ensure_topics(bootstrap, topics.registry)
+        datas = [plan.mutation() for _ in range(n)]
+        expected = sum(plan.expected_cases(d, policy) for d in datas)
+        messages = [encode(d) for d in datas]
+        async with mobility_service(bootstrap, database_url, prefix) as runtime:
+            burst_s = await burst(runtime, bootstrap, topics.hr, messages, expected)
+            latencies = await steady(runtime, bootstrap, topics.hr, plan, policy, steady_seconds)
+
+        # Baseline: the same messages, consumed from the same topic and produced elsewhere.
+        sink = f"{prefix}raw.burst"
+        from atlas_devstack.pytest_plugin import create_topic
+
+        await create_topic(bootstrap, sink, 6)
+        started = time.perf_counter()
+        await raw_pipe(bootstrap, topics.hr, sink, n, f"{prefix}raw-burst")
+        raw_s = time.perf_counter() - started
+        raw_latencies = await raw_steady_latency(
+            bootstrap, [encode(plan.mutation()) for _ in range(int(steady_seconds * STEADY_RATE))],
+            prefix,
+        )  # fmt: skip
+
+    name = "mobility"
+    results.append(
+        Result(name, f"burst {n:,} mutations → dossiers, {expected:,} cases, commands", burst_s,
+               "s", "raw aiokafka consume+produce", raw_s, higher_is_better=False,
+               target="≤ 60 s (50,000)")
+    )  # fmt: skip
+    results.append(
+        Result(name, "burst throughput", n / burst_s, "mutations/s",
+               "raw aiokafka consume+produce", n / raw_s)
+    )  # fmt: skip
+    ms = [x * 1000 for x in latencies]
+    raw_ms = [x * 1000 for x in raw_latencies]
+    results.append(
+        Result(name, f"steady {STEADY_RATE}/s publish → cases visible p50", percentile(ms, 50),
+               "ms", "raw consume+produce p50", percentile(raw_ms, 50), higher_is_better=False)
+    )  # fmt: skip
+    results.append(
+        Result(name, f"steady {STEADY_RATE}/s publish → cases visible p99", percentile(ms, 99),
+               "ms", "raw consume+produce p99", percentile(raw_ms, 99), higher_is_better=False,
+               target="≤ 2000 ms")
+    )  # fmt: skip
+    return results

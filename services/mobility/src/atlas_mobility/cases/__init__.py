@@ -1,0 +1,1 @@
+"""Handler cases (logement, scolarité, déménagement) and their milestones."""

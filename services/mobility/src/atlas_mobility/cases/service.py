@@ -1,0 +1,326 @@
+"""The handlers: apply case work items (open, update, close) and follow the requests' status.
+
+Each handler owns its cases: it persists the case and its milestones, and asks the requests
+service to open or close the request at the case's space (commands keyed and made idempotent by
+case id). A work item whose revision the case already holds changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from atlas_events.schemas import mobility, requests
+from atlas_mobility.cases.models import (
+    CLOSED_CASE_STATUSES,
+    OPEN_CASE_STATUSES,
+    HandlerCase,
+    Milestone,
+)
+from atlas_mobility.context import MobilityContext
+from atlas_mobility.dossiers.models import Dossier
+from atlas_mobility.dossiers.repository import DossierRepository
+from atlas_mobility.dossiers.status import dossier_status
+from atlas_mobility.events import EventSink
+
+# How a request status (the requests service's words, and older English ones) moves its case.
+REQUEST_DONE = frozenset({"terminee", "resolved", "closed", "completed", "done"})
+REQUEST_DROPPED = frozenset({"refusee", "sans_suite", "rejected", "cancelled", "annulee"})
+REQUEST_ACTIVE = frozenset({"en_instruction", "en_attente_usager", "in_progress", "waiting_agent"})
+REQUEST_TRANSFERRED = frozenset({"transferee", "transferred"})
+
+_DETAIL_FIELDS = ("partner", "children_count", "children", "origin_commune_insee", "zone", "title")
+
+
+class CaseHandler:
+    """Applies work items and request events to cases within one unit of work."""
+
+    def __init__(self, session: AsyncSession, context: MobilityContext, sink: EventSink) -> None:
+        self.session = session
+        self.context = context
+        self.sink = sink
+        self.timeline = DossierRepository(session)
+        self._cases: dict[str, HandlerCase | None] = {}
+
+    async def prefetch(self, case_ids: Sequence[str]) -> None:
+        """Load and lock the batch's cases in one query (ordered, so batches cannot deadlock)."""
+        wanted = sorted(set(case_ids) - set(self._cases))
+        if not wanted:
+            return
+        rows = await self.session.scalars(
+            select(HandlerCase)
+            .where(col(HandlerCase.case_id).in_(wanted))
+            .order_by(col(HandlerCase.case_id))
+            .with_for_update()
+        )
+        found = {c.case_id: c for c in rows}
+        self._cases.update({c: found.get(c) for c in wanted})
+
+    async def _case(self, case_id: str) -> HandlerCase | None:
+        if case_id not in self._cases:
+            self._cases[case_id] = await self.session.get(
+                HandlerCase, case_id, with_for_update=True
+            )
+        return self._cases[case_id]
+
+    # ---- work items from the decision -----------------------------------------------------------
+
+    async def apply_item(self, kind: str, item: mobility.HandlerCase) -> bool:
+        """Open or update the case from a full snapshot; False when already applied."""
+        now = self.context.now()
+        case = await self._case(item.case_id)
+        if case is not None and case.revision >= item.revision:
+            return False
+        details = item.model_dump(mode="json", include=set(_DETAIL_FIELDS))
+        if case is None:
+            case = HandlerCase(
+                case_id=item.case_id,
+                mutation_id=item.mutation_id,
+                kind=kind,
+                agent_id=item.agent_id,
+                atlas_id=item.atlas_id,
+                status="ouvert",
+                prestation_code=item.prestation_code,
+                revision=item.revision,
+                report_date=item.report_date,
+                details=details,
+                opened_at=now,
+                updated_at=now,
+            )
+            self.session.add(case)
+            self._cases[item.case_id] = case
+            await self._plan(case, item.milestones, new=True)
+            self._open_request(case, item, now)
+            self._record(case, item.revision, f"{kind} : dossier ouvert à {item.atlas_id}")
+            return True
+        summary: list[str] = []
+        if case.status == "annule":
+            case.status = "ouvert"
+            case.outcome = None
+            case.closed_at = None
+            case.request_id = None
+            case.request_status = None
+            case.atlas_id = item.atlas_id
+            self._open_request(case, item, now)
+            summary.append(f"rouvert à {item.atlas_id}")
+        elif case.atlas_id != item.atlas_id:
+            old = case.atlas_id
+            if case.status in OPEN_CASE_STATUSES:
+                self._close_request(
+                    case, "transferred", f"Destination modifiée : {item.atlas_id}", now
+                )
+                case.atlas_id = item.atlas_id
+                case.request_id = None
+                case.request_status = None
+                case.status = "ouvert"
+                self._open_request(case, item, now)
+            else:
+                case.atlas_id = item.atlas_id
+            summary.append(f"transféré de {old} à {item.atlas_id}")
+        if case.report_date != item.report_date:
+            summary.append(f"date de prise de poste {case.report_date} → {item.report_date}")
+        case.revision = item.revision
+        case.report_date = item.report_date
+        case.agent_id = item.agent_id
+        case.prestation_code = item.prestation_code or case.prestation_code
+        if case.details != details:
+            if case.details.get("children") != details.get("children"):
+                summary.append("enfants modifiés")
+            case.details = details
+        case.updated_at = now
+        rescheduled = await self._plan(case, item.milestones)
+        if rescheduled:
+            summary.append(f"{rescheduled} jalon(s) replanifié(s)")
+        self._record(case, item.revision, f"{kind} : " + ("; ".join(summary) or "mis à jour"))
+        return True
+
+    async def apply_closed(self, kind: str, item: mobility.HandlerCaseClosed) -> bool:
+        """Close the case (need gone, dossier cancelled, moved to orientation)."""
+        now = self.context.now()
+        case = await self._case(item.case_id)
+        if case is None:
+            return False
+        if item.revision is not None and case.revision >= item.revision:
+            return False
+        if item.revision is not None:
+            case.revision = item.revision
+        if case.status in OPEN_CASE_STATUSES:
+            self._close_request(case, item.outcome, item.reason, now)
+            case.status = "annule"
+            case.outcome = item.outcome
+            case.closed_at = now
+        case.updated_at = now
+        self._record(case, item.revision, f"{kind} : dossier clos ({item.outcome})")
+        return True
+
+    # ---- status flowing back from the requests service ------------------------------------------
+
+    async def apply_request(
+        self, data: requests.RequestSubmitted | requests.RequestStatusChanged
+    ) -> bool:
+        """Let the case follow its request: submitted, in progress, done, dropped, moved."""
+        if data.case_id is None:
+            return False
+        case = await self._case(data.case_id)
+        if case is None or case.atlas_id != data.atlas_id:
+            return False  # another service's request, or one at the space the case left
+        if case.request_id is not None and case.request_id != data.request_id:
+            return False
+        now = self.context.now()
+        case.request_id = data.request_id
+        case.request_status = data.status
+        case.updated_at = now
+        if isinstance(data, requests.RequestSubmitted) or case.status not in OPEN_CASE_STATUSES:
+            return True
+        status = data.status
+        if status in REQUEST_TRANSFERRED and data.transferred_to_atlas_id:
+            # Staff moved the request to another space: the case follows it there.
+            case.atlas_id = data.transferred_to_atlas_id
+            case.request_id = data.transferred_to
+            case.request_status = None
+            self._record(case, None, f"{case.kind} : demande transférée à {case.atlas_id}")
+            return True
+        if status in REQUEST_DONE:
+            case.status, case.outcome = "termine", "completed"
+        elif status in REQUEST_DROPPED:
+            case.status, case.outcome = "sans_suite", "cancelled"
+        elif status in REQUEST_ACTIVE:
+            case.status = "en_cours"
+        if case.status in CLOSED_CASE_STATUSES:
+            case.closed_at = now
+            self._record(case, None, f"{case.kind} : demande {status}, dossier {case.status}")
+            await self._maybe_close_dossier(case, now)
+        return True
+
+    async def _maybe_close_dossier(self, case: HandlerCase, now: datetime) -> None:
+        dossier = await self.session.get(Dossier, case.mutation_id, with_for_update=True)
+        if dossier is None or dossier.closed_at is not None:
+            return
+        await self.session.flush()
+        cases = list(
+            (
+                await self.session.scalars(
+                    select(HandlerCase).where(col(HandlerCase.mutation_id) == case.mutation_id)
+                )
+            ).all()
+        )
+        if dossier_status(dossier, cases) != "clos":
+            return
+        dossier.closed_at = now
+        self.sink.emit(
+            mobility.DOSSIER_CLOSED,
+            mobility.DossierClosed(
+                mutation_id=dossier.mutation_id,
+                agent_id=dossier.agent_id,
+                destination_atlas_id=dossier.destination_atlas_id,
+                reason="Toutes les démarches sont terminées",
+                closed_at=now,
+            ),
+            key=dossier.mutation_id,
+            subject=dossier.mutation_id,
+        )
+        self.timeline.record(
+            dossier.mutation_id,
+            event_type=mobility.DOSSIER_CLOSED,
+            outcome="applied",
+            revision=dossier.revision,
+            summary="dossier clos : toutes les démarches sont terminées",
+        )
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    async def _plan(
+        self, case: HandlerCase, planned: Sequence[mobility.Milestone], *, new: bool = False
+    ) -> int:
+        """Make the case's milestones those planned; returns how many changed date."""
+        today = self.context.today()
+        existing: dict[tuple[str, str], Milestone] = {}
+        if not new:
+            existing = {
+                (m.code, m.child_ref): m
+                for m in (
+                    await self.session.scalars(
+                        select(Milestone).where(col(Milestone.case_id) == case.case_id)
+                    )
+                ).all()
+            }
+        wanted = {(m.code, m.child_ref or ""): m for m in planned}
+        stale = [m.id for key, m in existing.items() if key not in wanted]
+        if stale:
+            await self.session.execute(delete(Milestone).where(col(Milestone.id).in_(stale)))
+        rescheduled = 0
+        for key, plan in wanted.items():
+            row = existing.get(key)
+            if row is None:
+                self.session.add(
+                    Milestone(
+                        case_id=case.case_id,
+                        code=plan.code,
+                        child_ref=key[1],
+                        label=plan.label,
+                        due_date=plan.due_date,
+                        urgent=plan.due_date < today,
+                    )
+                )
+            elif row.due_date != plan.due_date:
+                rescheduled += 1
+                row.due_date = plan.due_date
+                row.urgent = plan.due_date < today
+                row.label = plan.label
+                row.due_sent_at = None
+                row.overdue_sent_at = None
+        return rescheduled
+
+    def _open_request(self, case: HandlerCase, item: mobility.HandlerCase, now: datetime) -> None:
+        upcoming = [m.due_date for m in item.milestones if m.due_date >= now.date()]
+        due = min(upcoming) if upcoming else item.report_date
+        self.sink.emit(
+            requests.OPEN_REQUEST,
+            requests.OpenRequest(
+                case_id=case.case_id,
+                atlas_id=case.atlas_id,
+                prestation_code=item.prestation_code or "MOB-001",
+                agent_id=case.agent_id,
+                channel="anticipation",
+                title=item.title or f"Mutation : {case.kind}",
+                mutation_id=case.mutation_id,
+                case_kind=case.kind,
+                due_at=_midnight(due),
+                requested_at=now,
+            ),
+            key=case.case_id,
+            subject=case.case_id,
+        )
+
+    def _close_request(
+        self, case: HandlerCase, outcome: str, reason: str | None, now: datetime
+    ) -> None:
+        self.sink.emit(
+            requests.CLOSE_REQUEST,
+            requests.CloseRequest(
+                case_id=case.case_id,
+                request_id=case.request_id,
+                outcome=outcome,
+                reason=reason,
+                requested_at=now,
+            ),
+            key=case.case_id,
+            subject=case.case_id,
+        )
+
+    def _record(self, case: HandlerCase, revision: int | None, summary: str) -> None:
+        self.timeline.record(
+            case.mutation_id,
+            event_type=f"mobility.case.{case.kind}",
+            outcome="applied",
+            revision=revision,
+            summary=summary,
+        )
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)

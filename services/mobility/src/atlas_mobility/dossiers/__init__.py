@@ -1,0 +1,1 @@
+"""Mobility dossiers: one per mutation, with its timeline."""

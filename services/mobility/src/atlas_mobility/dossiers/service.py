@@ -1,0 +1,510 @@
+"""The dossier decision: applies an HR mutation event to its dossier and fans out case work.
+
+One dossier per mutation_id. A revision not above the dossier's is recorded in the timeline and
+changes nothing. Otherwise the snapshot replaces the previous one, compared field by field, and
+each handler gets a work item on its topic (keyed by mutation): open, update or close its case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from prometheus_client import Histogram
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from atlas_events.cloudevents import CloudEvent
+from atlas_events.schemas import hr, mobility
+from atlas_mobility.context import MobilityContext
+from atlas_mobility.dossiers.models import Dossier
+from atlas_mobility.dossiers.repository import DossierRepository
+from atlas_mobility.events import EventSink
+from atlas_mobility.policy import policy as pol
+from atlas_mobility.spaces.models import SpaceReplica
+from atlas_mobility.spaces.service import SpaceDirectory, zone_of
+from atlas_mobility.topics import CASE_KINDS
+
+log = structlog.get_logger(__name__)
+
+ANTICIPATION_DAYS = Histogram(
+    "atlas_mobility_anticipation_days",
+    "Lead time from a mutation's announcement to its report date, by destination space",
+    ["atlas_id"],
+    buckets=(0, 30, 60, 90, 120, 150, 180, 240, 365, 730),
+)
+
+CASE_EVENTS = {
+    "logement": (
+        mobility.LOGEMENT_CASE_OPENED,
+        mobility.LOGEMENT_CASE_UPDATED,
+        mobility.LOGEMENT_CASE_CLOSED,
+    ),
+    "scolarite": (
+        mobility.SCOLARITE_CASE_OPENED,
+        mobility.SCOLARITE_CASE_UPDATED,
+        mobility.SCOLARITE_CASE_CLOSED,
+    ),
+    "demenagement": (
+        mobility.DEMENAGEMENT_CASE_OPENED,
+        mobility.DEMENAGEMENT_CASE_UPDATED,
+        mobility.DEMENAGEMENT_CASE_CLOSED,
+    ),
+}
+# What a change of each snapshot part means for each case kind.
+_RELEVANT = {
+    "logement": {"destination", "report_date", "household", "agent"},
+    "scolarite": {"destination", "report_date", "household", "agent"},
+    "demenagement": {"destination", "report_date", "origin", "agent"},
+}
+SNAPSHOT_PARTS = ("agent", "origin", "destination", "report_date", "household", "needs")
+_OUTCOME_WORDS = {"duplicate": "doublon", "stale": "périmée"}
+MutationEvent = hr.MutationAnnounced | hr.MutationAmended | hr.MutationCancelled
+
+
+def case_id(mutation_id: str, kind: str) -> str:
+    return f"{mutation_id}:{kind}"
+
+
+def changed_parts(old: hr.MutationSnapshot, new: hr.MutationSnapshot) -> list[str]:
+    """The parts of the snapshot that differ between two revisions, in contract order."""
+    before = old.model_dump(mode="json")
+    after = new.model_dump(mode="json")
+    return [part for part in SNAPSHOT_PARTS if before.get(part) != after.get(part)]
+
+
+@dataclass
+class Destination:
+    """Where a snapshot sends the agent: the space (if any) and the zone used by the policy."""
+
+    space: SpaceReplica | None
+    zone: str
+
+    @property
+    def atlas_id(self) -> str | None:
+        return None if self.space is None else self.space.atlas_id
+
+
+class DossierDecision:
+    """Applies HR events to dossiers within one unit of work (a stream batch or one event)."""
+
+    def __init__(self, session: AsyncSession, context: MobilityContext, sink: EventSink) -> None:
+        self.session = session
+        self.context = context
+        self.sink = sink
+        self.repo = DossierRepository(session)
+        self.spaces = SpaceDirectory(session, context.refdata_dir)
+        self._dossiers: dict[str, Dossier | None] = {}
+        self._resolved: dict[str, SpaceReplica | None] = {}
+
+    async def prefetch(self, events: Sequence[MutationEvent]) -> None:
+        """Load and lock the batch's dossiers and resolve its communes in a few queries."""
+        ids = sorted({e.mutation_id for e in events})
+        if ids:
+            rows = await self.session.scalars(
+                select(Dossier)
+                .where(col(Dossier.mutation_id).in_(ids))
+                .order_by(col(Dossier.mutation_id))
+                .with_for_update()
+            )
+            found = {d.mutation_id: d for d in rows}
+            self._dossiers.update({m: found.get(m) for m in ids})
+        communes: set[str] = set()
+        for e in events:
+            if isinstance(e, hr.MutationSnapshot):
+                communes.add(e.destination.commune_insee)
+                if e.origin is not None:
+                    communes.add(e.origin.commune_insee)
+        self._resolved.update(await self.spaces.resolve_many(communes - set(self._resolved)))
+
+    async def _dossier(self, mutation_id: str) -> Dossier | None:
+        if mutation_id not in self._dossiers:
+            self._dossiers[mutation_id] = await self.repo.get(mutation_id, for_update=True)
+        return self._dossiers[mutation_id]
+
+    async def _resolve(self, commune: str) -> SpaceReplica | None:
+        if commune not in self._resolved:
+            self._resolved[commune] = await self.spaces.resolve(commune)
+        return self._resolved[commune]
+
+    async def apply(self, event: CloudEvent, data: MutationEvent) -> str:
+        """Apply one HR event; returns the timeline outcome (applied, duplicate or stale)."""
+        dossier = await self._dossier(data.mutation_id)
+        if dossier is not None and data.revision <= dossier.revision:
+            outcome = "duplicate" if data.revision == dossier.revision else "stale"
+            self.repo.record(
+                data.mutation_id,
+                event_type=event.type,
+                event_id=event.id,
+                revision=data.revision,
+                outcome=outcome,
+                summary=(
+                    f"révision {data.revision} ignorée ({_OUTCOME_WORDS[outcome]}, "
+                    f"révision courante {dossier.revision})"
+                ),
+                occurred_at=event.time,
+            )
+            return outcome
+        if isinstance(data, hr.MutationCancelled):
+            await self._cancel(event, data, dossier)
+        elif dossier is None or dossier.snapshot is None:
+            await self._open(event, data, dossier)
+        else:
+            await self._amend(event, data, dossier)
+        return "applied"
+
+    # ---- the three kinds of change --------------------------------------------------------------
+
+    async def _open(
+        self, event: CloudEvent, data: hr.MutationSnapshot, tombstone: Dossier | None
+    ) -> None:
+        now = self.context.now()
+        destination = await self._destination(data)
+        origin_space = await self._resolve(data.origin.commune_insee) if data.origin else None
+        items = self._case_items(data, destination)
+        if tombstone is not None:
+            # A cancellation was seen first and a newer revision now announces it again.
+            dossier = tombstone
+            dossier.cancelled_at = None
+            dossier.cancel_reason = None
+        else:
+            dossier = Dossier(
+                mutation_id=data.mutation_id,
+                revision=data.revision,
+                agent_id=data.agent.agent_id,
+                announced_at=_announced_at(event, now),
+                updated_at=now,
+            )
+            self.session.add(dossier)
+            self._dossiers[data.mutation_id] = dossier
+        self._fill(dossier, event, data, destination, origin_space, items, now)
+        for kind, item in items.items():
+            self._emit_case(kind, 0, item)
+        anticipation = (data.report_date - dossier.announced_at.date()).days
+        ANTICIPATION_DAYS.labels(destination.atlas_id or "a_orienter").observe(anticipation)
+        status = "ouvert" if destination.space is not None else "a_orienter"
+        self.sink.emit(
+            mobility.DOSSIER_OPENED,
+            mobility.DossierOpened(
+                mutation_id=data.mutation_id,
+                revision=data.revision,
+                agent_id=data.agent.agent_id,
+                status=status,
+                destination_atlas_id=destination.atlas_id,
+                destination_commune_insee=data.destination.commune_insee,
+                report_date=data.report_date,
+                cases=self._refs(items),
+                opened_at=now,
+                origin_commune_insee=data.origin.commune_insee if data.origin else None,
+                anticipation_days=anticipation,
+            ),
+            key=data.mutation_id,
+            subject=data.mutation_id,
+        )
+        if data.origin is not None:
+            self._departure(data, origin_space, now)
+        where = (
+            f"à l'espace {destination.space.name}"
+            if destination.space is not None
+            else f"à orienter (commune {data.destination.commune_insee} couverte par aucun espace)"
+        )
+        self.repo.record(
+            data.mutation_id,
+            event_type=event.type,
+            event_id=event.id,
+            revision=data.revision,
+            outcome="applied",
+            summary=f"mutation annoncée : dossier ouvert {where} ; dossiers {_kinds(items)}",
+            changes=list(SNAPSHOT_PARTS),
+            occurred_at=event.time,
+        )
+
+    async def _amend(self, event: CloudEvent, data: hr.MutationSnapshot, dossier: Dossier) -> None:
+        now = self.context.now()
+        assert dossier.snapshot is not None
+        previous = hr.MutationSnapshot.model_validate(dossier.snapshot)
+        was_cancelled = dossier.cancelled_at is not None
+        changes = changed_parts(previous, data)
+        destination = await self._destination(data)
+        origin_space = await self._resolve(data.origin.commune_insee) if data.origin else None
+        moved = destination.atlas_id != dossier.destination_atlas_id
+        items = self._case_items(data, destination)
+        before = set() if was_cancelled else set(dossier.case_kinds)
+        for kind in CASE_KINDS:
+            item = items.get(kind)
+            if item is not None and kind not in before:
+                self._emit_case(kind, 0, item)
+            elif item is not None and (moved or _RELEVANT[kind] & set(changes)):
+                self._emit_case(kind, 1, item)
+            elif item is None and kind in before:
+                outcome = "transferred" if destination.space is None else "cancelled"
+                reason = (
+                    "Destination couverte par aucun espace : dossier à orienter"
+                    if destination.space is None
+                    else "Besoin retiré par la mutation modifiée"
+                )
+                self._close_case(kind, dossier, data.revision, outcome, reason, now)
+        dossier.revision = data.revision
+        dossier.cancelled_at = None
+        dossier.cancel_reason = None
+        self._fill(dossier, event, data, destination, origin_space, items, now)
+        status = "ouvert" if destination.space is not None else "a_orienter"
+        self.sink.emit(
+            mobility.DOSSIER_AMENDED,
+            mobility.DossierAmended(
+                mutation_id=data.mutation_id,
+                revision=data.revision,
+                agent_id=data.agent.agent_id,
+                status=status,
+                destination_atlas_id=destination.atlas_id,
+                destination_commune_insee=data.destination.commune_insee,
+                report_date=data.report_date,
+                changes=changes,
+                cases=self._refs(items),
+                amended_at=now,
+            ),
+            key=data.mutation_id,
+            subject=data.mutation_id,
+        )
+        if data.origin is not None and "origin" in changes:
+            self._departure(data, origin_space, now)
+        summary = "mutation modifiée : " + (", ".join(changes) if changes else "aucun changement")
+        if moved:
+            summary += f" ; destination {destination.atlas_id or 'à orienter'}"
+        if was_cancelled:
+            summary += " ; dossier rouvert"
+        self.repo.record(
+            data.mutation_id,
+            event_type=event.type,
+            event_id=event.id,
+            revision=data.revision,
+            outcome="applied",
+            summary=summary,
+            changes=changes,
+            occurred_at=event.time,
+        )
+
+    async def _cancel(
+        self, event: CloudEvent, data: hr.MutationCancelled, dossier: Dossier | None
+    ) -> None:
+        now = self.context.now()
+        if dossier is None:
+            # Nothing announced yet: keep the cancellation so an older announcement stays ignored.
+            dossier = Dossier(
+                mutation_id=data.mutation_id,
+                revision=data.revision,
+                agent_id=data.agent.agent_id,
+                announced_at=_announced_at(event, now),
+                updated_at=now,
+            )
+            self.session.add(dossier)
+            self._dossiers[data.mutation_id] = dossier
+        elif dossier.cancelled_at is None:
+            for kind in dossier.case_kinds:
+                self._close_case(kind, dossier, data.revision, "cancelled", data.reason, now)
+        dossier.revision = data.revision
+        dossier.cancelled_at = now
+        dossier.cancel_reason = data.reason
+        dossier.updated_at = now
+        self.sink.emit(
+            mobility.DOSSIER_CANCELLED,
+            mobility.DossierCancelled(
+                mutation_id=data.mutation_id,
+                revision=data.revision,
+                agent_id=data.agent.agent_id,
+                destination_atlas_id=dossier.destination_atlas_id,
+                reason=data.reason,
+                cancelled_at=now,
+            ),
+            key=data.mutation_id,
+            subject=data.mutation_id,
+        )
+        self.repo.record(
+            data.mutation_id,
+            event_type=event.type,
+            event_id=event.id,
+            revision=data.revision,
+            outcome="applied",
+            summary=f"mutation annulée : {data.reason}",
+            occurred_at=event.time,
+        )
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    async def _destination(self, data: hr.MutationSnapshot) -> Destination:
+        space = await self._resolve(data.destination.commune_insee)
+        zone = (space.zone if space is not None else None) or zone_of(
+            data.destination.commune_insee
+        )
+        return Destination(space, zone)
+
+    def _fill(
+        self,
+        dossier: Dossier,
+        event: CloudEvent,
+        data: hr.MutationSnapshot,
+        destination: Destination,
+        origin_space: SpaceReplica | None,
+        items: dict[str, mobility.HandlerCase],
+        now: datetime,
+    ) -> None:
+        dossier.revision = data.revision
+        dossier.agent_id = data.agent.agent_id
+        dossier.hr_source = event.source[:300]
+        dossier.destination_commune_insee = data.destination.commune_insee
+        dossier.destination_atlas_id = destination.atlas_id
+        dossier.destination_zone = destination.zone
+        dossier.origin_commune_insee = data.origin.commune_insee if data.origin else None
+        dossier.origin_atlas_id = origin_space.atlas_id if origin_space is not None else None
+        dossier.report_date = data.report_date
+        dossier.snapshot = hr.MutationSnapshot.model_validate(data.model_dump()).model_dump(
+            mode="json"
+        )
+        dossier.case_kinds = list(items)
+        dossier.updated_at = now
+
+    def _case_items(
+        self, data: hr.MutationSnapshot, destination: Destination
+    ) -> dict[str, mobility.HandlerCase]:
+        """The cases the snapshot needs at its destination space (none while a_orienter)."""
+        space = destination.space
+        if space is None:
+            return {}
+        cases = self.context.policy.cases
+        variant = pol.variant_for(destination.zone, data.destination.commune_insee)
+        common = {
+            "mutation_id": data.mutation_id,
+            "revision": data.revision,
+            "agent_id": data.agent.agent_id,
+            "atlas_id": space.atlas_id,
+            "destination_commune_insee": data.destination.commune_insee,
+            "report_date": data.report_date,
+            "zone": destination.zone if destination.zone in ("metro", "drom", "com") else None,
+        }
+        place = space.name.removeprefix("Espace ATLAS ").removeprefix("de ").removeprefix("d'")
+        items: dict[str, mobility.HandlerCase] = {}
+        if data.needs.housing:
+            items["logement"] = mobility.LogementCase(
+                **common,
+                case_id=case_id(data.mutation_id, "logement"),
+                milestones=_milestones(pol.plan_simple(cases.logement, data.report_date, variant)),
+                prestation_code=cases.logement.prestation_code,
+                title=_title(cases.logement.title, place),
+                partner=data.household.partner,
+                children_count=len(data.household.children),
+            )
+        children = pol.school_children(
+            cases.scolarite,
+            [(c.child_ref, c.birth_date) for c in data.household.children],
+            data.report_date,
+        )
+        if children:
+            items["scolarite"] = mobility.ScolariteCase(
+                **common,
+                case_id=case_id(data.mutation_id, "scolarite"),
+                milestones=_milestones(
+                    pol.plan_scolarite(cases.scolarite, children, data.report_date, variant)
+                ),
+                prestation_code=pol.scolarite_prestation(cases.scolarite, children),
+                title=_title(cases.scolarite.title, place),
+                children=[
+                    mobility.SchoolChild(
+                        child_ref=c.child_ref,
+                        birth_date=c.birth_date,
+                        age_on_report_date=c.age_on_report_date,
+                        level=c.level,
+                    )
+                    for c in children
+                ],
+            )
+        if data.needs.move:
+            items["demenagement"] = mobility.DemenagementCase(
+                **common,
+                case_id=case_id(data.mutation_id, "demenagement"),
+                milestones=_milestones(
+                    pol.plan_simple(cases.demenagement, data.report_date, variant)
+                ),
+                prestation_code=cases.demenagement.prestation_code,
+                title=_title(cases.demenagement.title, place),
+                origin_commune_insee=data.origin.commune_insee if data.origin else None,
+            )
+        return items
+
+    def _emit_case(self, kind: str, which: int, item: BaseModel) -> None:
+        assert isinstance(item, mobility.HandlerCase)
+        self.sink.emit(CASE_EVENTS[kind][which], item, key=item.mutation_id, subject=item.case_id)
+
+    def _close_case(
+        self,
+        kind: str,
+        dossier: Dossier,
+        revision: int,
+        outcome: str,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        self.sink.emit(
+            CASE_EVENTS[kind][2],
+            mobility.HandlerCaseClosed(
+                case_id=case_id(dossier.mutation_id, kind),
+                mutation_id=dossier.mutation_id,
+                agent_id=dossier.agent_id,
+                atlas_id=dossier.destination_atlas_id or "a_orienter",
+                outcome=outcome,
+                reason=reason[:2000],
+                closed_at=now,
+                revision=revision,
+            ),
+            key=dossier.mutation_id,
+            subject=case_id(dossier.mutation_id, kind),
+        )
+
+    def _refs(self, items: dict[str, mobility.HandlerCase]) -> list[mobility.CaseRef]:
+        return [
+            mobility.CaseRef(case_id=item.case_id, kind=kind, atlas_id=item.atlas_id)
+            for kind, item in items.items()
+        ]
+
+    def _departure(
+        self, data: hr.MutationSnapshot, origin_space: SpaceReplica | None, now: datetime
+    ) -> None:
+        assert data.origin is not None
+        self.sink.emit(
+            mobility.DEPARTURE_ANNOUNCED,
+            mobility.DepartureAnnounced(
+                mutation_id=data.mutation_id,
+                revision=data.revision,
+                agent_id=data.agent.agent_id,
+                origin_atlas_id=origin_space.atlas_id if origin_space is not None else None,
+                origin_commune_insee=data.origin.commune_insee,
+                destination_commune_insee=data.destination.commune_insee,
+                report_date=data.report_date,
+                announced_at=now,
+            ),
+            key=data.mutation_id,
+            subject=data.mutation_id,
+        )
+
+
+def _announced_at(event: CloudEvent, now: datetime) -> datetime:
+    """When HR announced it (the event's time), else when it reached us."""
+    return event.time if event.time is not None and event.time <= now else now
+
+
+def _milestones(planned: Sequence[pol.PlannedMilestone]) -> list[mobility.Milestone]:
+    return [
+        mobility.Milestone(code=m.code, due_date=m.due_date, label=m.label, child_ref=m.child_ref)
+        for m in planned
+    ]
+
+
+def _title(template: str, place: str) -> str:
+    return template.format(destination=place)[:200]
+
+
+def _kinds(items: dict[str, mobility.HandlerCase]) -> str:
+    return ", ".join(items) if items else "aucun"

@@ -1,0 +1,1 @@
+"""The faust stream processing app and the workers the service kit supervises."""

@@ -1,0 +1,470 @@
+"""The faust app: ingestion → dossier decision → handler agents, plus request status and spaces.
+
+Follows ARCHITECTURE.md's faust rules: at-least-once (never exactly_once), one concurrent
+instance per agent, no faust tables (state lives in the service's database). Each agent takes
+events in batches without acknowledging them (`noack_take`), applies a batch in one database
+transaction with its outbox events, commits, and only then acknowledges, so faust commits an
+offset only for what is in the database. A batch that fails is retried event by event with
+backoff; an event that still fails, or that cannot be decoded or validated, goes to
+`<topic>.dlq` with the reason in a header (the shared ConsumerRunner's headers), and the
+batch goes on. Handlers are idempotent (revision guards, processed-event records), so the
+events of a batch re-read after a crash change nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import structlog
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Histogram
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
+from atlas_events.consumer import (
+    DLQ_ATTEMPTS,
+    DLQ_CONSUMER,
+    DLQ_FAILED_AT,
+    DLQ_HEADERS,
+    DLQ_OFFSET,
+    DLQ_PARTITION,
+    DLQ_REASON,
+    DLQ_TOPIC,
+    PermanentError,
+)
+from atlas_events.db import Database
+from atlas_events.kafka import make_producer
+from atlas_events.outbox import EventTables
+from atlas_events.registry import UnknownEventType
+from atlas_events.schemas import catalog, hr, mobility, requests
+from atlas_mobility.cases.service import CaseHandler
+from atlas_mobility.config import MobilitySettings
+from atlas_mobility.context import MobilityContext
+from atlas_mobility.dossiers.service import DossierDecision
+from atlas_mobility.events import EventSink
+from atlas_mobility.spaces.service import SpaceDirectory
+from atlas_mobility.topics import CASE_KINDS
+
+log = structlog.get_logger(__name__)
+
+STREAM_EVENTS = Counter(
+    "atlas_mobility_stream_events_total",
+    "Events handled by the mobility stream agents, by outcome",
+    ["agent", "outcome"],
+)
+BATCH_SECONDS = Histogram(
+    "atlas_mobility_stream_batch_seconds",
+    "Time to apply one batch of a stream agent",
+    ["agent"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A Kafka record as faust handed it over."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A decoded, validated event and the record it came from."""
+
+    event: CloudEvent
+    data: BaseModel
+    raw: RawRecord
+
+    @property
+    def topic(self) -> str:
+        return self.raw.topic
+
+
+# Applies a batch of deliveries in the caller's transaction, queueing outbox events in the sink.
+BatchApply = Callable[[AsyncSession, EventSink, Sequence[Delivery]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    topic: str
+    types: frozenset[str]
+    apply: BatchApply
+    dedupe: bool
+
+
+class StreamProcessor:
+    """Builds and runs the faust app of one worker process."""
+
+    def __init__(
+        self,
+        *,
+        settings: MobilitySettings,
+        context: MobilityContext,
+        db: Database,
+        tables: EventTables,
+        wake_relay: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.context = context
+        self.db = db
+        self.tables = tables
+        self.wake_relay = wake_relay
+        self.app: faust.App | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self._busy = asyncio.Lock()
+        self._stopping = False
+
+    # ---- what each agent does -------------------------------------------------------------------
+
+    def specs(self) -> list[AgentSpec]:
+        topics = self.context.topics
+        registry = self.context.registry
+        specs = [
+            AgentSpec(
+                "ingest",
+                topics.hr,
+                frozenset({hr.MUTATION_ANNOUNCED, hr.MUTATION_AMENDED, hr.MUTATION_CANCELLED}),
+                self._apply_hr,
+                dedupe=False,  # the revision is the natural key; redeliveries are recorded
+            ),
+            AgentSpec(
+                "requests",
+                topics.requests,
+                frozenset({requests.REQUEST_SUBMITTED, requests.REQUEST_STATUS_CHANGED}),
+                self._apply_requests,
+                dedupe=True,
+            ),
+            AgentSpec(
+                "spaces",
+                topics.spaces,
+                frozenset({catalog.SPACE_SNAPSHOT, catalog.SPACE_CRISIS_MODE_CHANGED}),
+                self._apply_spaces,
+                dedupe=False,  # versions order the snapshots
+            ),
+        ]
+        for kind in CASE_KINDS:
+            specs.append(
+                AgentSpec(
+                    f"handler-{kind}",
+                    topics.handler(kind),
+                    frozenset(e.type for e in registry.topic(topics.handler(kind)).events),
+                    self._handler_apply(kind),
+                    dedupe=True,
+                )
+            )
+        return specs
+
+    async def _apply_hr(
+        self, session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
+    ) -> None:
+        decision = DossierDecision(session, self.context, sink)
+        datas = [d.data for d in deliveries]
+        await decision.prefetch(datas)  # type: ignore[arg-type]
+        for delivery in deliveries:
+            outcome = await decision.apply(delivery.event, delivery.data)  # type: ignore[arg-type]
+            if outcome != "applied":  # applied ones are counted with the batch
+                STREAM_EVENTS.labels("ingest", outcome).inc()
+
+    def _handler_apply(self, kind: str) -> BatchApply:
+        async def apply(
+            session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
+        ) -> None:
+            handler = CaseHandler(session, self.context, sink)
+            await handler.prefetch([d.data.case_id for d in deliveries])  # type: ignore[attr-defined]
+            for delivery in deliveries:
+                data = delivery.data
+                if isinstance(data, mobility.HandlerCaseClosed):
+                    await handler.apply_closed(kind, data)
+                else:
+                    assert isinstance(data, mobility.HandlerCase)
+                    await handler.apply_item(kind, data)
+
+        return apply
+
+    async def _apply_requests(
+        self, session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
+    ) -> None:
+        handler = CaseHandler(session, self.context, sink)
+        await handler.prefetch(
+            [d.data.case_id for d in deliveries if getattr(d.data, "case_id", None)]  # type: ignore[attr-defined]
+        )
+        for delivery in deliveries:
+            data = delivery.data
+            assert isinstance(data, requests.RequestSubmitted | requests.RequestStatusChanged)
+            await handler.apply_request(data)
+
+    async def _apply_spaces(
+        self, session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
+    ) -> None:
+        directory = SpaceDirectory(session, self.context.refdata_dir)
+        for delivery in deliveries:
+            assert isinstance(delivery.data, catalog.SpaceSnapshot)
+            await directory.apply_snapshot(delivery.data)
+
+    # ---- the faust app --------------------------------------------------------------------------
+
+    def build_app(self) -> faust.App:
+        settings = self.settings
+        brokers = ";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(","))
+        app = faust.App(
+            f"{settings.topic_prefix}{settings.stream_app_id}",
+            broker=brokers,
+            store="memory://",
+            autodiscover=False,
+            web_enabled=False,
+            processing_guarantee="at_least_once",
+            topic_partitions=1,
+            topic_replication_factor=1,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=settings.stream_session_timeout,
+            broker_heartbeat_interval=max(1.0, settings.stream_session_timeout / 5),
+            broker_rebalance_timeout=settings.stream_session_timeout * 2,
+            broker_commit_interval=settings.stream_commit_interval,
+            broker_max_poll_records=settings.stream_batch_size,
+            stream_buffer_maxsize=max(4096, settings.stream_batch_size * 4),
+        )
+        for spec in self.specs():
+            self._add_agent(app, spec)
+        return app
+
+    def _add_agent(self, app: faust.App, spec: AgentSpec) -> None:
+        topic = app.topic(spec.topic, key_serializer="raw", value_serializer="raw")
+        size = self.settings.stream_batch_size
+        within = self.settings.stream_batch_within
+
+        async def agent(stream: Any) -> None:
+            async for events in stream.noack_take(size, within=within):
+                records = [_raw(e) for e in events]
+                async with self._busy:
+                    await self.process(spec, records)
+                for event in events:
+                    await stream.ack(event)
+
+        agent.__name__ = agent.__qualname__ = f"mobility_{spec.name.replace('-', '_')}"
+        app.agent(topic, name=f"mobility.{spec.name}", concurrency=1)(agent)
+
+    async def start(self) -> None:
+        self.app = self.build_app()
+        await self.app.start()
+        log.info("stream_started", app=self.app.conf.id, agents=[s.name for s in self.specs()])
+
+    async def stop(self) -> None:
+        """Let the batch in hand finish, then stop faust (unacknowledged events are re-read)."""
+        self._stopping = True
+        try:
+            async with asyncio.timeout(15):
+                async with self._busy:
+                    if self.app is not None:
+                        await self.app.stop()
+        except TimeoutError:
+            if self.app is not None:
+                await self.app.stop()
+        self.app = None
+        if self._dlq is not None:
+            await self._dlq.stop()
+            self._dlq = None
+
+    # ---- applying a batch -----------------------------------------------------------------------
+
+    async def process(self, spec: AgentSpec, records: Sequence[RawRecord]) -> None:
+        """Decode, dead-letter what is invalid, apply the rest (batch, else one by one)."""
+        started = time.perf_counter()
+        deliveries: list[Delivery] = []
+        for record in records:
+            try:
+                delivery = self._decode(spec, record)
+            except (InvalidEvent, ValidationError, UnknownEventType) as exc:
+                await self._dead_letter(spec, record, _reason(exc), attempts=0)
+                continue
+            if delivery is not None:
+                deliveries.append(delivery)
+            else:
+                STREAM_EVENTS.labels(spec.name, "ignored").inc()
+        if deliveries:
+            try:
+                await self._apply(spec, deliveries)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "stream_batch_failed",
+                    agent=spec.name,
+                    size=len(deliveries),
+                    error=repr(exc),
+                    exc_info=True,
+                )
+                for delivery in deliveries:
+                    await self._apply_alone(spec, delivery)
+        BATCH_SECONDS.labels(spec.name).observe(time.perf_counter() - started)
+
+    def _decode(self, spec: AgentSpec, record: RawRecord) -> Delivery | None:
+        event = from_kafka(record.headers, record.value)
+        registry = self.context.registry
+        declared = registry.topic_for_event(event.type).name
+        if declared != record.topic:
+            raise UnknownEventType(f"{event.type} is not an event of {record.topic}")
+        if event.type not in spec.types:
+            return None
+        data = registry.validate(event.type, event.data)
+        return Delivery(event, data, record)
+
+    async def _apply(self, spec: AgentSpec, deliveries: Sequence[Delivery]) -> None:
+        sink = self.context.sink()
+        processed = self.tables.processed
+        consumer = f"mobility.{spec.name}"
+        async with self.db.transaction() as session:
+            todo = list(deliveries)
+            if spec.dedupe:
+                seen = set(
+                    (
+                        await session.scalars(
+                            select(processed.c.event_id).where(
+                                processed.c.consumer == consumer,
+                                processed.c.event_id.in_({d.event.id for d in todo}),
+                            )
+                        )
+                    ).all()
+                )
+                fresh: list[Delivery] = []
+                for d in todo:
+                    if d.event.id not in seen:
+                        seen.add(d.event.id)
+                        fresh.append(d)
+                STREAM_EVENTS.labels(spec.name, "duplicate").inc(len(todo) - len(fresh))
+                todo = fresh
+            if todo:
+                await spec.apply(session, sink, todo)
+                if spec.dedupe:
+                    now = datetime.now(UTC)
+                    await session.execute(
+                        insert(processed),
+                        [
+                            {
+                                "consumer": consumer,
+                                "event_id": d.event.id,
+                                "event_type": d.event.type,
+                                "topic": d.raw.topic,
+                                "partition": d.raw.partition,
+                                "offset": d.raw.offset,
+                                "processed_at": now,
+                            }
+                            for d in todo
+                        ],
+                    )
+            published = await sink.flush(session, self.tables)
+        STREAM_EVENTS.labels(spec.name, "applied").inc(len(todo))
+        if published:
+            self.wake_relay()
+
+    async def _apply_alone(self, spec: AgentSpec, delivery: Delivery) -> None:
+        delay = 0.2
+        attempts = self.settings.stream_max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._apply(spec, [delivery])
+                return
+            except asyncio.CancelledError:
+                raise
+            except PermanentError as exc:
+                await self._dead_letter(spec, delivery.raw, _reason(exc), attempts=attempt)
+                return
+            except Exception as exc:
+                if attempt == attempts:
+                    reason = f"failed after {attempt} attempts: {_reason(exc)}"
+                    await self._dead_letter(spec, delivery.raw, reason, attempts=attempt)
+                    return
+                log.warning("stream_retry", agent=spec.name, attempt=attempt, error=repr(exc))
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
+                delay = min(delay * 2, 5.0)
+
+    async def _dead_letter(
+        self, spec: AgentSpec, record: RawRecord, reason: str, *, attempts: int
+    ) -> None:
+        """Park the message on `<topic>.dlq` with the reason; retry until Kafka takes it."""
+        consumer = f"mobility.{spec.name}"
+        headers = [(k, v) for k, v in record.headers if k not in DLQ_HEADERS]
+        headers += [
+            (DLQ_REASON, reason.encode()),
+            (DLQ_CONSUMER, consumer.encode()),
+            (DLQ_TOPIC, record.topic.encode()),
+            (DLQ_PARTITION, str(record.partition).encode()),
+            (DLQ_OFFSET, str(record.offset).encode()),
+            (DLQ_ATTEMPTS, str(attempts).encode()),
+            (DLQ_FAILED_AT, datetime.now(UTC).isoformat().encode()),
+        ]
+        delay = 0.2
+        while True:
+            try:
+                if self._dlq is None:
+                    producer = make_producer(
+                        self.settings.kafka_bootstrap, client_id=f"{consumer}-dlq"
+                    )
+                    try:
+                        await producer.start()
+                    except BaseException:
+                        await producer.stop()
+                        raise
+                    self._dlq = producer
+                await self._dlq.send_and_wait(
+                    f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers
+                )
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("dlq_publish_retry", agent=spec.name, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        STREAM_EVENTS.labels(spec.name, "dead_lettered").inc()
+        log.warning(
+            "stream_dead_lettered",
+            agent=spec.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+
+
+def _raw(event: Any) -> RawRecord:
+    message = event.message
+    headers = message.headers or ()
+    if isinstance(headers, dict):
+        headers = list(headers.items())
+    return RawRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=[(k, v) for k, v in headers],
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, InvalidEvent):
+        return f"invalid event: {exc}"
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+        )
+        return f"invalid data: {problems}"
+    if isinstance(exc, UnknownEventType):
+        return f"unknown event type: {exc.args[0] if exc.args else exc}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,492 @@
+"""CONTRACTS.md §1 guarantees, one scenario each, on the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from mobility_factories import (
+    BREST,
+    TOULON,
+    RunningService,
+    TopicReader,
+    cancellation,
+    hr_event,
+    new_ids,
+    snapshot,
+)
+
+from atlas_events.cloudevents import CloudEvent
+from atlas_events.consumer import DLQ_CONSUMER, dlq_reason
+from atlas_events.schemas import catalog, requests
+from atlas_events.schemas import mobility as mob
+from atlas_events.testing import wait_until
+
+
+@pytest.fixture(scope="module")
+async def commands(mobility: RunningService) -> AsyncIterator[TopicReader]:
+    reader = TopicReader(mobility.bootstrap, mobility.topics.commands)
+    await reader.start()
+    yield reader
+    await reader.stop()
+
+
+@pytest.fixture(scope="module")
+async def dossier_events(mobility: RunningService) -> AsyncIterator[TopicReader]:
+    reader = TopicReader(mobility.bootstrap, mobility.topics.dossiers)
+    await reader.start()
+    yield reader
+    await reader.stop()
+
+
+def kinds(dossier: dict) -> dict[str, dict]:
+    return {c["kind"]: c for c in dossier["cases"]}
+
+
+async def test_announced_opens_dossier_and_cases_at_destination(
+    mobility: RunningService, commands: TopicReader, dossier_events: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    report = date.today() + timedelta(days=200)
+    data = snapshot(
+        mutation_id,
+        agent_id,
+        report_date=report,
+        children=[("c1", report - timedelta(days=9 * 365))],
+    )
+    await mobility.publish_hr(hr_event(data))
+
+    dossier = await mobility.wait_dossier(mutation_id, cases=3)
+    assert dossier["status"] == "ouvert"
+    assert dossier["destination_atlas_id"] == TOULON
+    assert dossier["origin_atlas_id"] == "ATLAS-56121-LORIENT"
+    assert dossier["anticipation_days"] == 200
+    cases = kinds(dossier)
+    assert set(cases) == {"logement", "scolarite", "demenagement"}
+    assert all(c["atlas_id"] == TOULON and c["status"] == "ouvert" for c in cases.values())
+    logement = [
+        (m["code"], date.fromisoformat(m["due_date"])) for m in cases["logement"]["milestones"]
+    ]
+    assert logement == [
+        ("demande_logement", report - timedelta(days=150)),
+        ("visite_logement", report - timedelta(days=90)),
+        ("entree_dans_les_lieux", report - timedelta(days=7)),
+    ]
+    assert {m["child_ref"] for m in cases["scolarite"]["milestones"]} == {"c1"}
+    assert cases["scolarite"]["details"]["children"][0]["age_on_report_date"] == 8
+
+    # Each case asks the requests service to open a request at the destination space.
+    opens = await commands.wait_for(3, subject_prefix=mutation_id, type=requests.OPEN_REQUEST)
+    assert {(e.data["case_kind"], e.data["atlas_id"], e.data["channel"]) for e in opens} == {
+        ("logement", TOULON, "anticipation"),
+        ("scolarite", TOULON, "anticipation"),
+        ("demenagement", TOULON, "anticipation"),
+    }
+    assert {e.data["case_id"] for e in opens} == {f"{mutation_id}:{k}" for k in cases}
+    # The agent and the destination staff are told (notify reads dossier.opened), and the origin.
+    opened = await dossier_events.wait_for(1, subject_prefix=mutation_id, type=mob.DOSSIER_OPENED)
+    assert opened[0].data["destination_atlas_id"] == TOULON
+    departure = await dossier_events.wait_for(
+        1, subject_prefix=mutation_id, type=mob.DEPARTURE_ANNOUNCED
+    )
+    assert departure[0].data["origin_atlas_id"] == "ATLAS-56121-LORIENT"
+    timeline = await mobility.timeline(mutation_id)
+    assert timeline[0]["outcome"] == "applied"
+    assert timeline[0]["revision"] == 1
+
+
+async def test_duplicate_delivery_changes_nothing(
+    mobility: RunningService, commands: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    event = hr_event(snapshot(mutation_id, agent_id, move=False))
+    await mobility.publish_hr(event)
+    await mobility.publish_hr(event)  # the very same message again
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id, move=False)))  # same rev
+    await wait_until(
+        lambda: _outcomes(mobility, mutation_id, ["applied", "duplicate", "duplicate"]), timeout=30
+    )
+    dossier = await mobility.wait_dossier(mutation_id, cases=1)
+    assert dossier["revision"] == 1
+    await commands.wait_for(1, subject_prefix=mutation_id, type=requests.OPEN_REQUEST)
+    await mobility.wait_dossier(mutation_id, cases=1)
+    await commands.poll()
+    assert len(commands.events(subject_prefix=mutation_id)) == 1
+
+
+async def hr_entry(mobility: RunningService, mutation_id: str, *, revision: int) -> dict:
+    """The timeline entry of the HR event of that revision."""
+    entries = await mobility.timeline(mutation_id)
+    return next(e for e in entries if e["event_id"] and e["revision"] == revision)
+
+
+async def _outcomes(mobility: RunningService, mutation_id: str, expected: list[str]) -> bool:
+    if await mobility.dossier(mutation_id) is None:
+        return False
+    hr_entries = [e for e in await mobility.timeline(mutation_id) if e["event_id"]]
+    return [e["outcome"] for e in hr_entries] == expected
+
+
+async def test_stale_revision_is_recorded_and_ignored(
+    mobility: RunningService, commands: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    report = date.today() + timedelta(days=180)
+    await mobility.publish_hr(
+        hr_event(
+            snapshot(mutation_id, agent_id, revision=2, report_date=report, move=False),
+            kind="amended",
+        )
+    )
+    await mobility.publish_hr(
+        hr_event(snapshot(mutation_id, agent_id, revision=1, destination="29019", move=False))
+    )
+    await wait_until(lambda: _outcomes(mobility, mutation_id, ["applied", "stale"]), timeout=30)
+    dossier = await mobility.wait_dossier(mutation_id, revision=2, cases=1)
+    assert dossier["destination_atlas_id"] == TOULON
+    assert dossier["report_date"] == report.isoformat()
+    entries = await mobility.timeline(mutation_id)
+    assert entries[0]["summary"].startswith("mutation annoncée")  # first revision seen opens it
+    await commands.poll()
+    assert [e.data["atlas_id"] for e in commands.events(subject_prefix=mutation_id)] == [TOULON]
+
+
+async def test_report_date_change_reschedules_milestones(mobility: RunningService) -> None:
+    mutation_id, agent_id = new_ids()
+    first = date.today() + timedelta(days=200)
+    later = first + timedelta(days=30)
+    await mobility.publish_hr(
+        hr_event(snapshot(mutation_id, agent_id, report_date=first, move=False))
+    )
+    await mobility.wait_dossier(mutation_id, cases=1)
+    await mobility.publish_hr(
+        hr_event(
+            snapshot(mutation_id, agent_id, revision=2, report_date=later, move=False),
+            kind="amended",
+        )
+    )
+
+    async def rescheduled() -> dict | None:
+        dossier = await mobility.dossier(mutation_id)
+        case = kinds(dossier or {"cases": []}).get("logement")
+        if case is None:
+            return None
+        dues = {m["code"]: date.fromisoformat(m["due_date"]) for m in case["milestones"]}
+        return dossier if dues["demande_logement"] == later - timedelta(days=150) else None
+
+    dossier = await wait_until(rescheduled, timeout=30)
+    assert dossier["report_date"] == later.isoformat()
+    assert len(dossier["cases"]) == 1
+    amended = await hr_entry(mobility, mutation_id, revision=2)
+    assert amended["changes"] == ["report_date"]
+    assert amended["outcome"] == "applied"
+    entries = await mobility.timeline(mutation_id)
+    assert any("replanifié" in e["summary"] and e["revision"] == 2 for e in entries)
+
+
+async def test_destination_change_moves_cases_and_requests(
+    mobility: RunningService, commands: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id)))
+    await mobility.wait_dossier(mutation_id, cases=2)
+    await mobility.publish_hr(
+        hr_event(snapshot(mutation_id, agent_id, revision=2, destination="29019"), kind="amended")
+    )
+
+    async def moved() -> dict | None:
+        dossier = await mobility.dossier(mutation_id)
+        if dossier is None or not all(c["atlas_id"] == BREST for c in dossier["cases"]):
+            return None
+        return dossier
+
+    dossier = await wait_until(moved, timeout=30)
+    assert dossier["destination_atlas_id"] == BREST
+    assert len(dossier["cases"]) == 2
+    assert all(c["status"] == "ouvert" for c in dossier["cases"])
+    sent = await commands.wait_for(6, subject_prefix=mutation_id)
+    closes = [e for e in sent if e.type == requests.CLOSE_REQUEST]
+    assert {(e.data["case_id"].split(":")[-1], e.data["outcome"]) for e in closes} == {
+        ("logement", "transferred"),
+        ("demenagement", "transferred"),
+    }
+    opens_at = [e.data["atlas_id"] for e in sent if e.type == requests.OPEN_REQUEST]
+    assert sorted(opens_at) == [BREST, BREST, TOULON, TOULON]
+    # Per case, the close at the old space comes before the open at the new one.
+    for kind in ("logement", "demenagement"):
+        per_case = [e for e in sent if e.data["case_id"] == f"{mutation_id}:{kind}"]
+        assert [e.type for e in per_case] == [
+            requests.OPEN_REQUEST,
+            requests.CLOSE_REQUEST,
+            requests.OPEN_REQUEST,
+        ]
+
+
+async def test_child_added_opens_scolarite_case(mobility: RunningService) -> None:
+    mutation_id, agent_id = new_ids()
+    report = date(date.today().year + 1, 8, 28)
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id, report_date=report)))
+    await mobility.wait_dossier(mutation_id, cases=2)
+    child = date(report.year - 7, 2, 1)
+    await mobility.publish_hr(
+        hr_event(
+            snapshot(
+                mutation_id, agent_id, revision=2, report_date=report, children=[("k1", child)]
+            ),
+            kind="amended",
+        )
+    )
+    dossier = await mobility.wait_dossier(mutation_id, revision=2, cases=3)
+    scolarite = kinds(dossier)["scolarite"]
+    assert scolarite["status"] == "ouvert"
+    # A September start: spring enrolment milestones of that year, for that child.
+    assert {(m["code"], m["child_ref"]) for m in scolarite["milestones"]} == {
+        ("inscription_mairie", "k1"),
+        ("admission_ecole", "k1"),
+    }
+    assert (await hr_entry(mobility, mutation_id, revision=2))["changes"] == ["household"]
+
+
+async def test_needs_changed_closes_and_opens_cases(
+    mobility: RunningService, commands: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id, housing=True, move=False)))
+    await mobility.wait_dossier(mutation_id, cases=1)
+    await mobility.publish_hr(
+        hr_event(
+            snapshot(mutation_id, agent_id, revision=2, housing=False, move=True), kind="amended"
+        )
+    )
+
+    async def swapped() -> dict | None:
+        dossier = await mobility.dossier(mutation_id)
+        cases = kinds(dossier or {"cases": []})
+        if cases.get("logement", {}).get("status") == "annule" and "demenagement" in cases:
+            return dossier
+        return None
+
+    dossier = await wait_until(swapped, timeout=30)
+    assert kinds(dossier)["demenagement"]["status"] == "ouvert"
+    assert dossier["status"] == "ouvert"
+    sent = await commands.wait_for(3, subject_prefix=mutation_id)
+    assert [(e.type, e.data["case_id"].split(":")[-1]) for e in sent] == [
+        (requests.OPEN_REQUEST, "logement"),
+        (requests.CLOSE_REQUEST, "logement"),
+        (requests.OPEN_REQUEST, "demenagement"),
+    ] or sorted((e.type, e.data["case_id"]) for e in sent) == sorted(
+        [
+            (requests.OPEN_REQUEST, f"{mutation_id}:logement"),
+            (requests.CLOSE_REQUEST, f"{mutation_id}:logement"),
+            (requests.OPEN_REQUEST, f"{mutation_id}:demenagement"),
+        ]
+    )
+    close = next(e for e in sent if e.type == requests.CLOSE_REQUEST)
+    assert close.data["outcome"] == "cancelled"
+
+
+async def test_cancellation_closes_everything(
+    mobility: RunningService, commands: TopicReader, dossier_events: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id)))
+    await mobility.wait_dossier(mutation_id, cases=2)
+    await mobility.publish_hr(
+        cancellation(mutation_id, agent_id, 2, "Affectation annulée par la DRH")
+    )
+
+    async def cancelled() -> dict | None:
+        dossier = await mobility.dossier(mutation_id)
+        if dossier and all(c["status"] == "annule" for c in dossier["cases"]):
+            return dossier
+        return None
+
+    dossier = await wait_until(cancelled, timeout=30)
+    assert dossier["status"] == "annule"
+    assert dossier["cancel_reason"] == "Affectation annulée par la DRH"
+    closes = await commands.wait_for(2, subject_prefix=mutation_id, type=requests.CLOSE_REQUEST)
+    assert {e.data["outcome"] for e in closes} == {"cancelled"}
+    event = await dossier_events.wait_for(1, subject_prefix=mutation_id, type=mob.DOSSIER_CANCELLED)
+    assert event[0].data["reason"] == "Affectation annulée par la DRH"
+
+
+async def test_unknown_commune_opens_dossier_a_orienter(mobility: RunningService) -> None:
+    mutation_id, agent_id = new_ids()
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id, destination="98611")))
+    dossier = await mobility.wait_dossier(mutation_id)
+    assert dossier["status"] == "a_orienter"
+    assert dossier["destination_atlas_id"] is None
+    assert dossier["destination_zone"] == "com"
+    assert dossier["cases"] == []
+    # Once HR amends to a covered commune, the cases open there.
+    await mobility.publish_hr(
+        hr_event(snapshot(mutation_id, agent_id, revision=2, destination="83137"), kind="amended")
+    )
+    dossier = await mobility.wait_dossier(mutation_id, revision=2, cases=2)
+    assert dossier["status"] == "ouvert"
+
+
+async def test_malformed_event_goes_to_dlq_and_the_next_is_processed(
+    mobility: RunningService,
+) -> None:
+    dlq = TopicReader(mobility.bootstrap, mobility.topics.hr + ".dlq")
+    await dlq.start()
+    try:
+        bad_id, bad_agent = new_ids()
+        invalid = snapshot(bad_id, bad_agent)
+        invalid["report_date"] = "30/08/2027"
+        await mobility.publish_hr(hr_event(invalid))
+        await mobility.publish_raw(
+            mobility.topics.hr, b"x", b"{not json", [("ce_specversion", b"1.0")]
+        )
+        mutation_id, agent_id = new_ids()
+        await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id)))
+        await mobility.wait_dossier(mutation_id, cases=2)
+
+        async def parked() -> list | None:
+            await dlq.poll()
+            return dlq.records if len(dlq.records) >= 2 else None
+
+        records = await wait_until(parked, timeout=20)
+        reasons = [dlq_reason(list(r.headers)) or "" for r in records]
+        assert any("report_date" in r and r.startswith("invalid data") for r in reasons), reasons
+        assert any(r.startswith("invalid event") for r in reasons), reasons
+        assert all(dict(r.headers)[DLQ_CONSUMER] == b"mobility.ingest" for r in records)
+        assert await mobility.dossier(bad_id) is None
+    finally:
+        await dlq.stop()
+
+
+async def test_request_status_flows_back_and_dossier_closes(
+    mobility: RunningService, dossier_events: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id, move=False)))
+    await mobility.wait_dossier(mutation_id, cases=1)
+    case_id = f"{mutation_id}:logement"
+    now = datetime.now(UTC)
+    submitted = CloudEvent.create(
+        requests.REQUEST_SUBMITTED,
+        "urn:atlas:requests",
+        requests.RequestSubmitted(
+            request_id="req-1-" + mutation_id.lower(),
+            atlas_id=TOULON,
+            prestation_code="LOG-001",
+            agent_id=agent_id,
+            channel="anticipation",
+            title="Logement",
+            status="soumise",
+            mutation_id=mutation_id,
+            case_id=case_id,
+            submitted_at=now,
+        ),
+    )
+    done = CloudEvent.create(
+        requests.REQUEST_STATUS_CHANGED,
+        "urn:atlas:requests",
+        requests.RequestStatusChanged(
+            request_id="req-1-" + mutation_id.lower(),
+            atlas_id=TOULON,
+            agent_id=agent_id,
+            previous_status="en_instruction",
+            status="terminee",
+            case_id=case_id,
+            changed_at=now,
+        ),
+    )
+    await mobility.publish(mobility.topics.requests, submitted, "req-1")
+    await mobility.publish(mobility.topics.requests, done, "req-1")
+
+    async def closed() -> dict | None:
+        dossier = await mobility.dossier(mutation_id)
+        return dossier if dossier and dossier["status"] == "clos" else None
+
+    dossier = await wait_until(closed, timeout=30)
+    (case,) = dossier["cases"]
+    assert case["status"] == "termine"
+    assert case["request_id"] == "req-1-" + mutation_id.lower()
+    assert case["request_status"] == "terminee"
+    await dossier_events.wait_for(1, subject_prefix=mutation_id, type=mob.DOSSIER_CLOSED)
+
+
+async def test_catalog_snapshot_updates_the_local_replica(mobility: RunningService) -> None:
+    # Brest's snapshot now covers Crozon (29042), which resolved to Brest only by default before;
+    # a new space in the catalog becomes reachable at once.
+    snapshot_event = CloudEvent.create(
+        catalog.SPACE_SNAPSHOT,
+        "urn:atlas:catalog",
+        catalog.SpaceSnapshot(
+            atlas_id="ATLAS-29046-DOUARNENEZ-TEST",
+            name="Espace ATLAS de Douarnenez",
+            commune_insee="29046",
+            region="Bretagne",
+            overseas=False,
+            communes_covered=["29042"],
+            crisis_mode=False,
+            version=1,
+            updated_at=datetime.now(UTC),
+            zone="metro",
+            departement="29",
+        ),
+    )
+    await mobility.publish(mobility.topics.spaces, snapshot_event, "ATLAS-29046-DOUARNENEZ-TEST")
+    mutation_id, agent_id = new_ids()
+
+    async def resolved_there() -> dict | None:
+        await mobility.publish_hr(
+            hr_event(
+                snapshot(mutation_id, agent_id, revision=resolved_there.rev, destination="29042")
+            )
+        )
+        resolved_there.rev += 1
+        dossier = await mobility.wait_dossier(mutation_id, revision=resolved_there.rev - 1)
+        return dossier if dossier["destination_atlas_id"] == "ATLAS-29046-DOUARNENEZ-TEST" else None
+
+    resolved_there.rev = 1  # type: ignore[attr-defined]
+    await wait_until(resolved_there, timeout=30, interval=0.3)
+
+
+async def test_past_milestones_are_urgent_and_reminded_once_each(
+    mobility: RunningService, dossier_events: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    report = date.today() + timedelta(days=60)  # J-150 and J-90 are already past
+    await mobility.publish_hr(
+        hr_event(snapshot(mutation_id, agent_id, report_date=report, move=False))
+    )
+    dossier = await mobility.wait_dossier(mutation_id, cases=1)
+    milestones = {m["code"]: m for m in kinds(dossier)["logement"]["milestones"]}
+    assert milestones["demande_logement"]["urgent"] is True
+    assert milestones["demande_logement"]["status"] == "urgent"
+    assert milestones["entree_dans_les_lieux"]["urgent"] is False
+    assert milestones["entree_dans_les_lieux"]["status"] == "a_venir"
+    reminders = await dossier_events.wait_for(
+        4, subject_prefix=f"{mutation_id}:", type=mob.MILESTONE_DUE
+    )
+    await dossier_events.poll()
+    reminders = dossier_events.events(subject_prefix=f"{mutation_id}:", type=mob.MILESTONE_DUE)
+    assert sorted((e.data["milestone"], e.data["reminder"]) for e in reminders) == [
+        ("demande_logement", "due"),
+        ("demande_logement", "overdue"),
+        ("visite_logement", "due"),
+        ("visite_logement", "overdue"),
+    ]
+    assert all(e.data["urgent"] for e in reminders)
+
+
+async def test_metrics_expose_anticipation_and_cases_by_status(mobility: RunningService) -> None:
+    mutation_id, agent_id = new_ids()
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id)))
+    await mobility.wait_dossier(mutation_id, cases=2)
+
+    async def exposed() -> str | None:
+        text = (await mobility.client.get("/metrics")).text
+        wanted = (
+            f'atlas_mobility_anticipation_days_count{{atlas_id="{TOULON}"}}',
+            'atlas_mobility_anticipation_mean_days{atlas_id="all"}',
+            'atlas_mobility_cases{kind="logement",status="ouvert"}',
+        )
+        return text if all(w in text for w in wanted) else None
+
+    await wait_until(exposed, timeout=15)
