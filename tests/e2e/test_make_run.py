@@ -46,55 +46,90 @@ def free_ports() -> None:
         pytest.fail(f"ports {busy} are in use: stop the running `make run` first")
 
 
-@pytest.mark.timeout(240)
-def test_make_run_starts_everything_and_ctrl_c_stops_everything(
-    tmp_path: Path, free_ports: None
-) -> None:
-    env = {**os.environ, "ATLAS_HOME": str(tmp_path / "atlas"), "PYTHONUNBUFFERED": "1"}
-    log = (tmp_path / "run.log").open("w")
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "atlas_devstack.run"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = started + 90
-        while not all(_get(f"http://127.0.0.1:{p}/readyz") == 200 for p in SERVICES.values()):
-            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()[-3000:]
-            time.sleep(0.5)
+class Platform:
+    """One `python -m atlas_devstack.run` (what `make run` runs) with its own ATLAS_HOME."""
 
-        token = subprocess.run(
-            [Path(sys.executable).parent / "atlas", "token", "--role", "ops"],
-            env=env,
+    def __init__(self, home: Path, log: Path) -> None:
+        self.env = {**os.environ, "ATLAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        self.home = home
+        self.log_path = log
+        self._log = log.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "atlas_devstack.run"],
+            cwd=REPO,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pids: list[int] = []
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(_get(f"http://127.0.0.1:{p}/readyz") == 200 for p in SERVICES.values()):
+            assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, self.log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        self.pids = [int(p.read_text().split()[0]) for p in (self.home / "run").glob("*.pid")]
+        broker_pid = self.home / "kafka" / "broker.pid"
+        if broker_pid.exists():
+            self.pids.append(int(broker_pid.read_text().split()[0]))
+
+    def token(self, *roles: str) -> str:
+        args = [a for role in roles for a in ("--role", role)]
+        return subprocess.run(
+            [Path(sys.executable).parent / "atlas", "token", *args],
+            env=self.env,
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
+
+    def ctrl_c(self) -> None:
+        self.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise
+        finally:
+            self._log.close()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in self.pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [pid for pid in self.pids if _alive(pid)] == []
+        assert [p for p in (9092, *SERVICES.values()) if _port_open(p)] == []
+
+
+@pytest.mark.timeout(300)
+def test_make_run_starts_everything_stops_cleanly_and_keeps_data(
+    tmp_path: Path, free_ports: None
+) -> None:
+    home, log = tmp_path / "atlas", tmp_path / "run.log"
+    first = Platform(home, log)
+    try:
+        first.wait_ready()
+        assert len(first.pids) >= len(SERVICES)
+        token = first.token("ops")
         for port in SERVICES.values():
             assert _get(f"http://127.0.0.1:{port}/v1/whoami", token) == 200
             assert _get(f"http://127.0.0.1:{port}/v1/whoami") == 401
-
-        pids = [int(p.read_text().split()[0]) for p in (tmp_path / "atlas" / "run").glob("*.pid")]
-        broker_pid = tmp_path / "atlas" / "kafka" / "broker.pid"
-        if broker_pid.exists():
-            pids.append(int(broker_pid.read_text().split()[0]))
-        assert len(pids) >= len(SERVICES)
+        admin = {"Authorization": f"Bearer {first.token('admin')}"}
+        url = "http://127.0.0.1:8101/v1/prestations/HAB-005"
+        version = httpx.get(url, headers=admin).json()["version"]
+        changed = httpx.patch(
+            url, headers=admin, json={"version": version, "title": "Gardée entre deux runs"}
+        )
+        assert changed.status_code == 200, changed.text
     finally:
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
-        log.close()
+        first.ctrl_c()
 
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert [pid for pid in pids if _alive(pid)] == []
-    assert [p for p in (9092, *SERVICES.values()) if _port_open(p)] == []
+    second = Platform(home, log)  # the same ./.atlas: a second `make run`
+    try:
+        second.wait_ready()
+        admin = {"Authorization": f"Bearer {second.token('admin')}"}
+        kept = httpx.get("http://127.0.0.1:8101/v1/prestations/HAB-005", headers=admin).json()
+        assert kept["title"] == "Gardée entre deux runs"
+        assert kept["version"] == version + 1
+    finally:
+        second.ctrl_c()
