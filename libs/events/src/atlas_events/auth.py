@@ -10,7 +10,9 @@ import json
 import os
 import secrets
 import stat
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -501,6 +503,35 @@ class Auth:
             return principal
 
         return require_staff_of
+
+
+class CachingVerifier:
+    """Remembers verified tokens until they expire (at most `ttl` seconds): a signature check
+    costs more than most endpoints, and gateways send the same token many times."""
+
+    def __init__(self, inner: PrincipalVerifier, *, ttl: float = 60.0, size: int = 4096) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self.size = size
+        self._cache: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    async def verify(self, token: str) -> Principal:
+        """The cached principal while fresh, else the inner verifier's (refusals never cached)."""
+        now = time.time()
+        hit = self._cache.get(token)
+        if hit is not None and hit[0] > now:
+            self._cache.move_to_end(token)
+            return hit[1]
+        principal = await self.inner.verify(token)
+        expires = principal.claims.get("exp")
+        until = now + self.ttl
+        if isinstance(expires, int | float) and not isinstance(expires, bool):
+            until = min(until, float(expires))
+        self._cache[token] = (until, principal)
+        self._cache.move_to_end(token)
+        while len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return principal
 
 
 auth = Auth()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_events import migrations
-from atlas_events.auth import CurrentPrincipal, TokenVerifier
+from atlas_events.auth import CachingVerifier, CurrentPrincipal, TokenVerifier
 from atlas_events.db import Database
 from atlas_events.errors import install_error_handlers
 from atlas_events.kafka import KafkaProbe
@@ -244,7 +244,7 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     )
     runtime = Runtime(service, settings)
     app.state.runtime = runtime
-    app.state.auth = runtime.verifier
+    app.state.auth = CachingVerifier(runtime.verifier)
     install_error_handlers(app)
 
     app.add_middleware(_RequestMetrics, service=service.name)

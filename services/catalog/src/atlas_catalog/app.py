@@ -5,7 +5,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 import atlas_catalog
-from atlas_catalog.auth import CachingVerifier
 from atlas_catalog.config import CatalogSettings
 from atlas_catalog.crisis.endpoints import router as crisis_router
 from atlas_catalog.db import event_tables, metadata
@@ -29,6 +28,4 @@ SERVICE = ServiceDefinition(
 
 def create(settings: CatalogSettings | None = None) -> FastAPI:
     """Build the app; tests pass their own settings (database, broker)."""
-    app = create_app(SERVICE, settings or CatalogSettings())
-    app.state.auth = CachingVerifier(app.state.auth)
-    return app
+    return create_app(SERVICE, settings or CatalogSettings())

@@ -1,4 +1,4 @@
-"""The catalog's token cache: a verified token is reused until it expires, refusals never are."""
+"""The token cache of every service: a verified token is reused until it expires; refusals never."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from atlas_catalog.auth import CachingVerifier
-from atlas_events.auth import AuthSettings, LocalSigningKey, NotAuthenticated, Role, TokenVerifier
+from atlas_events.auth import (
+    AuthSettings,
+    CachingVerifier,
+    LocalSigningKey,
+    NotAuthenticated,
+    Role,
+    TokenVerifier,
+)
 
 
 class CountingVerifier:
