@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -41,6 +41,7 @@ HTTP_DURATION = Histogram(
 
 WorkerFactory = Callable[["Runtime"], Sequence[Worker]]
 StartupHook = Callable[["Runtime"], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -73,6 +74,15 @@ class Runtime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[Worker] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._extensions: dict[Callable[[Runtime], Any], Any] = {}
+
+    def extension(self, factory: Callable[[Runtime], T]) -> T:
+        """The service's own object built by `factory` (its context), made once per runtime."""
+        try:
+            found: T = self._extensions[factory]
+        except KeyError:
+            found = self._extensions[factory] = factory(self)
+        return found
 
     async def start(self, *, workers: bool) -> None:
         """Migrate, then start the relay and consumers when this process runs the workers."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -30,15 +29,9 @@ class CatalogContext:
         )
 
 
-_contexts: weakref.WeakKeyDictionary[Runtime, CatalogContext] = weakref.WeakKeyDictionary()
-
-
 def context_of(runtime: Runtime) -> CatalogContext:
     """The runtime's catalog context, created on first use."""
-    context = _contexts.get(runtime)
-    if context is None:
-        context = _contexts[runtime] = CatalogContext(runtime)
-    return context
+    return runtime.extension(CatalogContext)
 
 
 async def _context(request: Request) -> CatalogContext:

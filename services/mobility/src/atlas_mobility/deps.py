@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Annotated
 
 from fastapi import Depends
@@ -10,8 +9,6 @@ from fastapi import Depends
 from atlas_events.service import Runtime, RuntimeDep
 from atlas_mobility.config import MobilitySettings
 from atlas_mobility.context import MobilityContext
-
-_CONTEXTS: weakref.WeakKeyDictionary[Runtime, MobilityContext] = weakref.WeakKeyDictionary()
 
 
 def settings_of(runtime: Runtime) -> MobilitySettings:
@@ -22,13 +19,15 @@ def settings_of(runtime: Runtime) -> MobilitySettings:
 
 def context_of(runtime: Runtime) -> MobilityContext:
     """The runtime's context (policy, topics, clock), made on first use."""
-    found = _CONTEXTS.get(runtime)
-    if found is None:
-        found = _CONTEXTS[runtime] = MobilityContext.from_settings(settings_of(runtime))
-    return found
+    return runtime.extension(_build_context)
 
 
-def _context(runtime: RuntimeDep) -> MobilityContext:
+def _build_context(runtime: Runtime) -> MobilityContext:
+    return MobilityContext.from_settings(settings_of(runtime))
+
+
+async def _context(runtime: RuntimeDep) -> MobilityContext:
+    # async: FastAPI would run a plain `def` dependency in a worker thread.
     return context_of(runtime)
 
 

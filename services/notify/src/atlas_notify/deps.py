@@ -2,7 +2,7 @@
 
 from atlas_events.service import Runtime
 from atlas_notify.config import NotifySettings
-from atlas_notify.dispatch.dispatcher import Dispatcher, dispatcher_for
+from atlas_notify.dispatch.dispatcher import Dispatcher
 from atlas_notify.notifications.service import NotifyPolicy
 from atlas_notify.preferences.policy import QuietHours
 
@@ -25,6 +25,9 @@ def policy_of(runtime: Runtime) -> NotifyPolicy:
 
 
 def dispatcher_of(runtime: Runtime) -> Dispatcher:
-    return dispatcher_for(
-        runtime, lambda: Dispatcher(runtime.db, settings_of(runtime), lambda: runtime.outbox)
-    )
+    """The runtime's dispatcher: the worker loop and the ops endpoints share it."""
+    return runtime.extension(_build_dispatcher)
+
+
+def _build_dispatcher(runtime: Runtime) -> Dispatcher:
+    return Dispatcher(runtime.db, settings_of(runtime), lambda: runtime.outbox)

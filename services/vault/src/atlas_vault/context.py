@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -56,19 +55,16 @@ class VaultContext:
         )
 
 
-_contexts: weakref.WeakKeyDictionary[Runtime, VaultContext] = weakref.WeakKeyDictionary()
-
-
 def context_of(runtime: Runtime) -> VaultContext:
     """The vault context of a running service, built on first use from its settings."""
-    context = _contexts.get(runtime)
-    if context is None:
-        settings = runtime.settings
-        if not isinstance(settings, VaultSettings):
-            settings = VaultSettings.model_validate(settings.model_dump())
-        context = VaultContext.from_settings(settings)
-        _contexts[runtime] = context
-    return context
+    return runtime.extension(_build_context)
+
+
+def _build_context(runtime: Runtime) -> VaultContext:
+    settings = runtime.settings
+    if not isinstance(settings, VaultSettings):
+        settings = VaultSettings.model_validate(settings.model_dump())
+    return VaultContext.from_settings(settings)
 
 
 def _vault(runtime: RuntimeDep) -> VaultContext:

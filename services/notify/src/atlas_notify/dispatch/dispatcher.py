@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -463,17 +462,6 @@ async def _notifications(
     ids = {d.notification_id for d in rows}
     found = await session.scalars(select(Notification).where(col(Notification.id).in_(ids)))
     return {n.id: n for n in found}
-
-
-_DISPATCHERS: "weakref.WeakKeyDictionary[object, Dispatcher]" = weakref.WeakKeyDictionary()
-
-
-def dispatcher_for(runtime: object, factory: Callable[[], Dispatcher]) -> Dispatcher:
-    """The runtime's dispatcher, made on first use (the worker loop and ops endpoints share it)."""
-    found = _DISPATCHERS.get(runtime)
-    if found is None:
-        found = _DISPATCHERS[runtime] = factory()
-    return found
 
 
 def as_aware(value: datetime | None) -> datetime | None:
