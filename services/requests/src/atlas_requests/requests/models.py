@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Text
+from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_requests.db import RequestsModel
 
 
 def _ts(nullable: bool = False, index: bool = False) -> Any:
     return Field(
         default=None if nullable else ...,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
         nullable=nullable,
         index=index,
     )
