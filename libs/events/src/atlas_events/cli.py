@@ -124,8 +124,64 @@ def _run_dlq_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-# Later commands (e.g. `atlas hr publish`) add their registering function here.
-SUBCOMMANDS: list[Callable[[SubParsers], None]] = [_add_token, _add_dlq]
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a ratio is between 0 and 1")
+    return value
+
+
+def _add_hr(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser("hr", help="simulate the HR systems (mutation events)")
+    actions = parser.add_subparsers(dest="hr_command", required=True, metavar="ACTION")
+    publish = actions.add_parser(
+        "publish",
+        help="publish a realistic annual transfer plan to hr.mutations.v1",
+        description="Generate a realistic annual transfer plan (destinations weighted by "
+        "garrison size, household mixes, an overseas share, report dates in the summer season, "
+        "amendments and cancellations as later revisions) and publish it per CONTRACTS.md §1. "
+        "Needs the atlas_devstack package (tools/devstack).",
+    )
+    publish.add_argument("--count", type=int, required=True, help="number of mutations")
+    publish.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
+    publish.add_argument("--topic", default="hr.mutations.v1")
+    publish.add_argument("--seed", type=int, help="random seed: the same seed, the same plan")
+    publish.add_argument("--amend-ratio", type=_ratio, default=0.08)
+    publish.add_argument("--cancel-ratio", type=_ratio, default=0.03)
+    publish.add_argument("--overseas-ratio", type=_ratio, default=0.12)
+    publish.set_defaults(handler=_run_hr_publish)
+
+
+def _run_hr_publish(args: argparse.Namespace) -> int:
+    if args.count < 0:
+        print("error: --count must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        # The simulator is a development tool; the library must not depend on it.
+        from atlas_devstack.hrsim import run_publish
+    except ImportError as exc:
+        print(
+            f"error: `atlas hr` needs the atlas_devstack package (tools/devstack), which is not "
+            f"importable here ({exc}); install it with `pip install -e tools/devstack`.",
+            file=sys.stderr,
+        )
+        return 2
+    return run_publish(
+        count=args.count,
+        bootstrap=args.bootstrap,
+        topic=args.topic,
+        seed=args.seed,
+        amend_ratio=args.amend_ratio,
+        cancel_ratio=args.cancel_ratio,
+        overseas_ratio=args.overseas_ratio,
+    )
+
+
+# Later commands add their registering function here.
+SUBCOMMANDS: list[Callable[[SubParsers], None]] = [_add_token, _add_dlq, _add_hr]
 
 
 def build_parser() -> argparse.ArgumentParser:
