@@ -14,7 +14,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 SRC := libs/events/src tools/devstack/src $(wildcard services/*/src)
 LINT_PATHS := libs tools services tests bench
 
-.PHONY: help setup infra kafka-jars postgres-server clamd lint format typecheck test test-fast contracts run bench clean
+.PHONY: help setup infra kafka-jars postgres-server clamd promtool k8s-tools k8s-check lint format typecheck test test-fast contracts run demo bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +39,30 @@ postgres-server: setup ## Install PostgreSQL (Debian package) if missing
 clamd: setup ## Install ClamAV's daemon (Debian package) for the vault's malware scanning
 	$(PY) -m atlas_vault.devinfra install-clamd
 
-infra: kafka-jars postgres-server clamd ## Everything the tests need besides Python packages
+KUSTOMIZE_VERSION := v5.7.1
+KUSTOMIZE_STAMP := $(ATLAS_HOME)/bin/.kustomize-$(KUSTOMIZE_VERSION)
+CHECKOV_STAMP := $(ATLAS_HOME)/checkov/.installed
+
+promtool: ## Install promtool (Debian package prometheus) if missing, to check the alert rules
+	@command -v promtool >/dev/null || { test "$$(id -u)" = 0 || { echo "promtool missing: apt-get install prometheus as root"; exit 1; }; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }; }
+
+$(KUSTOMIZE_STAMP):
+	GOBIN=$(ATLAS_HOME)/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	touch $@
+
+# checkov's own pins clash with constraints.txt, so it gets a venv of its own.
+$(CHECKOV_STAMP): requirements/checkov.txt
+	test -x $(ATLAS_HOME)/checkov/bin/python || $(PYTHON) -m venv $(ATLAS_HOME)/checkov
+	$(ATLAS_HOME)/checkov/bin/pip install --quiet -r requirements/checkov.txt
+	touch $@
+
+k8s-tools: setup $(KUSTOMIZE_STAMP) $(CHECKOV_STAMP) ## kustomize (go install) and checkov (own venv) into .atlas
+
+k8s-check: k8s-tools promtool ## Dockerfiles (hadolint) and k8s overlays (kustomize, schemas, checkov, promtool)
+	$(VENV)/bin/pytest tests/platform/test_deploy.py
+
+infra: kafka-jars postgres-server clamd promtool k8s-tools ## Everything the tests need besides Python packages
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -52,6 +75,7 @@ format: setup ## Format and auto-fix with ruff
 
 contracts: setup ## Regenerate the JSON Schemas and the AsyncAPI document from the registry
 	$(PY) -m atlas_events.contracts
+	$(PY) deploy/k8s/generate.py
 
 test: setup infra lint ## Lint, then the whole suite on a real Kafka broker and PostgreSQL
 	$(VENV)/bin/pytest
@@ -61,6 +85,9 @@ test-fast: setup ## The suite without lint (infra is started by the fixtures)
 
 run: setup kafka-jars ## Start the broker and every service on 127.0.0.1 (Ctrl-C stops all)
 	$(PY) -m atlas_devstack.run
+
+demo: setup ## Publish a handful of mutations to a running `make run` and print what happened
+	$(PY) -m atlas_devstack.demo
 
 bench: setup infra ## Benchmarks, printed as a table with ratios to raw baselines
 	$(PY) -m bench
