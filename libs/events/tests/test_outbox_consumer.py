@@ -109,6 +109,38 @@ async def test_outbox_refuses_an_event_the_registry_does_not_know(counter_db, un
     assert await outbox_rows(counter_db) == 0
 
 
+async def test_add_many_publishes_every_event_in_order_and_wakes_the_relay(
+    counter_db, kafka_bootstrap, unique_topic
+):
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    relay = OutboxRelay(
+        counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t", poll_seconds=60
+    )
+    relay_task = asyncio.create_task(relay.run())
+    events = [incremented("many", i) for i in range(1, 301)]
+    try:
+        async with counter_db.transaction() as session:
+            assert await outbox.add_many(session, [(e, "many") for e in events]) == len(events)
+        # Only the commit's wake-up can publish within the timeout (the poll is 60 s).
+        records = await read_topic(kafka_bootstrap, topic, count=len(events), timeout=10)
+    finally:
+        await relay.stop()
+        await relay_task
+    assert [dict(r.headers)["ce_id"].decode() for r in records] == [e.id for e in events]
+    assert all(r.key == b"many" for r in records)
+
+
+async def test_add_many_refuses_the_whole_batch_for_one_invalid_event(counter_db, unique_topic):
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    bad = CloudEvent.create(cd.INCREMENTED, SOURCE, {"counter": "x", "amount": "many"})
+    with pytest.raises(Exception, match="amount"):
+        async with counter_db.transaction() as session:
+            await outbox.add_many(session, [(incremented("ok"), "ok"), (bad, "x")])
+    assert await outbox_rows(counter_db) == 0
+
+
 async def test_same_event_delivered_twice_changes_state_once(
     counter_db, kafka_bootstrap, unique_topic
 ):

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def make_producer(bootstrap: str, *, client_id: str, linger_ms: int = 5) -> AIOKafkaProducer:
+def make_producer(
+    bootstrap: str, *, client_id: str, linger_ms: int = 5, max_batch_size: int = 16384
+) -> AIOKafkaProducer:
     """An idempotent producer acked by all in-sync replicas (aiokafka defaults to neither)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -25,6 +27,7 @@ def make_producer(bootstrap: str, *, client_id: str, linger_ms: int = 5) -> AIOK
         enable_idempotence=True,
         acks="all",
         linger_ms=linger_ms,
+        max_batch_size=max_batch_size,
         request_timeout_ms=15000,
     )
 

@@ -43,7 +43,7 @@ from atlas_events.consumer import (
 )
 from atlas_events.db import Database
 from atlas_events.kafka import make_producer
-from atlas_events.outbox import EventTables
+from atlas_events.outbox import Outbox
 from atlas_events.registry import UnknownEventType
 from atlas_events.schemas import catalog, hr, mobility, requests
 from atlas_mobility.cases.service import CaseHandler
@@ -116,14 +116,13 @@ class StreamProcessor:
         settings: MobilitySettings,
         context: MobilityContext,
         db: Database,
-        tables: EventTables,
-        wake_relay: Callable[[], None],
+        outbox: Outbox,
     ) -> None:
         self.settings = settings
         self.context = context
         self.db = db
-        self.tables = tables
-        self.wake_relay = wake_relay
+        self.outbox = outbox
+        self.tables = outbox.tables
         self.app: faust.App | None = None
         self._dlq: AIOKafkaProducer | None = None
         self._busy = asyncio.Lock()
@@ -367,10 +366,8 @@ class StreamProcessor:
                             for d in todo
                         ],
                     )
-            published = await sink.flush(session, self.tables)
+            await sink.flush(session, self.outbox)  # the commit wakes the relays
         STREAM_EVENTS.labels(spec.name, "applied").inc(len(todo))
-        if published:
-            self.wake_relay()
 
     async def _apply_alone(self, spec: AgentSpec, delivery: Delivery) -> None:
         delay = 0.2

@@ -20,11 +20,6 @@ log = structlog.get_logger(__name__)
 REMINDER_BATCH = 500
 
 
-def _wake(runtime: Runtime) -> None:
-    if runtime.relay is not None:
-        runtime.relay.wake()
-
-
 class StreamWorker:
     """Runs the faust app until stopped (a `Worker` of the service kit)."""
 
@@ -37,8 +32,7 @@ class StreamWorker:
             settings=settings,
             context=context,
             db=runtime.db,
-            tables=runtime.service.tables,
-            wake_relay=lambda: _wake(runtime),
+            outbox=runtime.outbox,
         )
         self._bootstrap = settings.kafka_bootstrap
         self._registry = context.registry
@@ -70,10 +64,8 @@ def reminder_scheduler(
             sink = context.sink()
             async with runtime.db.transaction() as session:
                 sent = await emit_reminders(session, context, sink, limit=REMINDER_BATCH)
-                await sink.flush(session, runtime.service.tables)
+                await sink.flush(session, runtime.outbox)  # the commit wakes the relay
             total += sent
-            if sent:
-                _wake(runtime)
             if sent < REMINDER_BATCH:
                 break
         await metrics.refresh(runtime.db)
