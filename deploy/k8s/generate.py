@@ -425,7 +425,7 @@ def database(s: Svc) -> dict[str, Any]:
         "metadata": meta(f"{s.name}-db", s.name, "database"),
         "spec": {
             "instances": 3,
-            "imageName": "ghcr.io/cloudnative-pg/postgresql:17.5",
+            "imageName": "registry.atlas.internal/mirror/cloudnative-pg/postgresql:17.5",
             "primaryUpdateStrategy": "unsupervised",
             "bootstrap": {"initdb": {"database": s.name, "owner": s.name}},
             "storage": {"size": "10Gi"},
