@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field
 
 from atlas_catalog.db import CatalogModel
+from atlas_events.db import UTCDateTime
 
 STATE_ID = 1
 
@@ -23,9 +24,7 @@ class CatalogState(CatalogModel, table=True):
     national_crisis: bool = Field(default=False)
     national_crisis_reason: str | None = Field(default=None, max_length=2000)
     national_crisis_changed_by: str | None = Field(default=None, max_length=200)
-    national_crisis_changed_at: datetime | None = Field(
-        default=None, sa_type=DateTime(timezone=True)
-    )
+    national_crisis_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class RefdataFile(CatalogModel, table=True):
@@ -35,7 +34,7 @@ class RefdataFile(CatalogModel, table=True):
 
     name: str = Field(primary_key=True, max_length=100)
     digest: str = Field(max_length=64)
-    loaded_at: datetime = Field(sa_type=DateTime(timezone=True))
+    loaded_at: datetime = Field(sa_type=UTCDateTime)
 
 
 async def get_state(session: AsyncSession, *, for_update: bool = False) -> CatalogState:

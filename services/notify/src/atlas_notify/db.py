@@ -3,10 +3,11 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from atlas_events.db import UTCDateTime
 from atlas_events.outbox import EventTables
 
 
@@ -40,5 +41,5 @@ def timestamp(*, nullable: bool = False, index: bool = False) -> Any:
     """A timezone-aware timestamp column for an SQLModel field."""
     return Field(
         default=None,
-        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+        sa_column=Column(UTCDateTime, nullable=nullable, index=index),
     )

@@ -4,10 +4,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints, field_validator
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON
 from sqlmodel import Field
 
 from atlas_catalog.db import CatalogModel
+from atlas_events.db import UTCDateTime
 
 PrestationStatus = Literal["active", "withdrawn"]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}-[0-9]{3,5}$")]
@@ -97,8 +98,8 @@ class Prestation(PrestationBase, table=True):
     withdrawn_reason: str | None = Field(default=None, max_length=2000)
     origin: str = Field(default="admin", max_length=20, description="refdata or admin")
     refdata_digest: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
     updated_by: str = Field(max_length=200)
 
 
@@ -112,7 +113,7 @@ class PrestationVersion(CatalogModel, table=True):
     change: str = Field(max_length=20, description="created, updated or withdrawn")
     snapshot: dict[str, Any] = Field(sa_type=JSON)
     changed_by: str = Field(max_length=200)
-    changed_at: datetime = Field(sa_type=DateTime(timezone=True))
+    changed_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Availability(CatalogModel):

@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON
 from sqlmodel import Field
 
 from atlas_catalog.db import CatalogModel
+from atlas_events.db import UTCDateTime
 
 SpaceStatus = Literal["open", "reduced", "closed", "crisis"]
 Zone = Literal["metro", "drom", "com"]
@@ -35,10 +36,10 @@ class AtlasSpace(AtlasSpaceBase, table=True):
     crisis_active: bool = Field(default=False)
     crisis_reason: str | None = Field(default=None, max_length=2000)
     crisis_changed_by: str | None = Field(default=None, max_length=200)
-    crisis_changed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    crisis_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     version: int = Field(ge=1)
     refdata_digest: str | None = Field(default=None, max_length=64)
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class SpaceCommune(CatalogModel, table=True):

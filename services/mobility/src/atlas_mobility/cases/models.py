@@ -3,9 +3,10 @@
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Integer, UniqueConstraint
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_mobility.db import MobilityModel
 
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -35,11 +36,11 @@ class HandlerCase(MobilityModel, table=True):
     revision: int
     report_date: date
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    opened_at: datetime = Field(sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    opened_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
     closed_at: datetime | None = Field(
         default=None,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
     )
 
 
@@ -63,9 +64,9 @@ class Milestone(MobilityModel, table=True):
     urgent: bool = False
     due_sent_at: datetime | None = Field(
         default=None,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
     )
     overdue_sent_at: datetime | None = Field(
         default=None,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
     )

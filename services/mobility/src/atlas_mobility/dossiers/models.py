@@ -3,9 +3,10 @@
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer
+from sqlalchemy import JSON, BigInteger, Column, Integer
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_mobility.db import MobilityModel
 
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -35,16 +36,16 @@ class Dossier(DossierBase, table=True):
     snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Case kinds the decision asked the handlers for at this revision.
     case_kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    announced_at: datetime = Field(sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    announced_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
     cancelled_at: datetime | None = Field(
         default=None,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
     )
     cancel_reason: str | None = Field(default=None, max_length=2000)
     closed_at: datetime | None = Field(
         default=None,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
     )
 
 
@@ -65,6 +66,6 @@ class TimelineEntry(MobilityModel, table=True):
     changes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     occurred_at: datetime | None = Field(
         default=None,
-        sa_type=DateTime(timezone=True),
+        sa_type=UTCDateTime,
     )
-    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
+    recorded_at: datetime = Field(sa_type=UTCDateTime)

@@ -2,9 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_mobility.db import MobilityModel
 
 
@@ -28,7 +29,7 @@ class SpaceReplica(MobilityModel, table=True):
     )
     version: int  # 0 for the seed, so any catalog snapshot replaces it
     source: str = Field(max_length=20)  # catalog or seed
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class SpaceCommune(MobilityModel, table=True):

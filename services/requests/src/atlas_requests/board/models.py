@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Text
+from sqlalchemy import Index, Text
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_requests.db import RequestsModel
 
 
@@ -26,7 +27,7 @@ class BoardPost(RequestsModel, table=True):
     description: str | None = Field(default=None, sa_type=Text)
     contact: str = Field(max_length=200)
     status: str = Field(default="open", max_length=10)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class BoardMatch(RequestsModel, table=True):
@@ -42,5 +43,5 @@ class BoardMatch(RequestsModel, table=True):
     offer_consent: bool | None = None
     need_consent: bool | None = None
     status: str = Field(default="suggested", max_length=16)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
-    shared_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    shared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_requests.db import RequestsModel
 
 
@@ -24,7 +25,7 @@ class CatalogPrestation(RequestsModel, table=True):
     crisis_only: bool = False
     sla_days: int | None = None
     withdrawn: bool = False
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class CatalogSpace(RequestsModel, table=True):
@@ -40,4 +41,4 @@ class CatalogSpace(RequestsModel, table=True):
     overseas: bool = False
     crisis_mode: bool = False
     communes_covered: list[str] = Field(default_factory=list, sa_type=JSON)
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=UTCDateTime)

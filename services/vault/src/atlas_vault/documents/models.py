@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, String, Text
+from sqlalchemy import JSON, BigInteger, Column, String, Text
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_vault.db import VaultModel
 
 
@@ -39,9 +40,7 @@ LIVE_STATUSES = (DocumentStatus.QUARANTINED, DocumentStatus.AVAILABLE, DocumentS
 
 
 def _ts(nullable: bool = False) -> Any:
-    return Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=False)
-    )
+    return Field(default=None, sa_column=Column(UTCDateTime, nullable=nullable, index=False))
 
 
 class DocumentBase(VaultModel):
@@ -65,7 +64,7 @@ class Document(DocumentBase, table=True):
     __tablename__ = "vault_documents"
 
     id: str = Field(primary_key=True, max_length=100)
-    deposited_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    deposited_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     scanned_at: datetime | None = _ts(nullable=True)
     destroyed_at: datetime | None = _ts(nullable=True)
     checked_at: datetime | None = _ts(nullable=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_vault.db import VaultModel
 
 
@@ -26,11 +27,9 @@ class Grant(GrantBase, table=True):
     id: str = Field(primary_key=True, max_length=100)
     document_id: str = Field(max_length=100, index=True, foreign_key="vault_documents.id")
     owner_agent_id: str = Field(max_length=20, index=True)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     revoked_by: str | None = Field(default=None, max_length=200)
     revoke_reason: str | None = Field(default=None, max_length=40)
 
@@ -54,4 +53,4 @@ class RequestState(VaultModel, table=True):
     request_id: str = Field(primary_key=True, max_length=100)
     status: str = Field(max_length=32)
     closed: bool = False
-    changed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    changed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, String
+from sqlalchemy import JSON, BigInteger, Column, String
 from sqlmodel import Field
 
+from atlas_events.db import UTCDateTime
 from atlas_vault.db import VaultModel
 
 
 class JournalEntryBase(VaultModel):
-    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     actor: str = Field(max_length=200)
     actor_role: str = Field(max_length=20)
     action: str = Field(max_length=40, index=True)
