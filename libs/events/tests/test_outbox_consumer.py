@@ -10,7 +10,7 @@ from pathlib import Path
 import counter_domain as cd
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, DLQ_REASON, dlq_reason
@@ -379,6 +379,44 @@ async def test_relay_is_woken_by_another_process_commit(
 
 async def _listening(relay: OutboxRelay) -> bool:
     return relay._listener is not None
+
+
+async def test_relay_listens_again_after_the_database_dropped_its_connection(
+    pg_counter_db, kafka_bootstrap, unique_topic
+):
+    """A restarted database drops the LISTEN connection: the relay opens a new one by itself."""
+    topic = await unique_topic(partitions=1)
+    registry = cd.make_registry(topic)
+    relay = OutboxRelay(
+        pg_counter_db,
+        Outbox(cd.tables, registry=registry),
+        bootstrap=kafka_bootstrap,
+        client_id="t",
+        poll_seconds=60,
+    )
+    relay_task = asyncio.create_task(relay.run())
+    writer_db = Database(pg_counter_db.url)
+    writer = Outbox(cd.tables, registry=registry)
+    try:
+        await wait_until(lambda: _listening(relay), timeout=10)
+        first = relay._listener
+        async with writer_db.transaction() as session:
+            await session.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": first.get_server_pid()}
+            )
+
+        async def relistened() -> bool:
+            return relay._listener is not None and relay._listener is not first
+
+        await wait_until(relistened, timeout=10)
+        async with writer_db.transaction() as session:
+            await writer.add(session, incremented("again"), key="again")
+        [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=10)
+        assert b"again" in (record.value or b"")
+    finally:
+        await relay.stop()
+        await relay_task
+        await writer_db.dispose()
 
 
 async def test_rebalance_while_consuming_applies_every_event_once(

@@ -116,9 +116,19 @@ def _run_dlq_replay(args: argparse.Namespace) -> int:
     import asyncio
 
     from atlas_events.dlq import replay
+    from atlas_events.kafka import client_options
+    from atlas_events.settings import ServiceSettings
 
+    # Inside the cluster the ATLAS_KAFKA_* variables give the SASL user and the CA.
+    options = client_options(ServiceSettings())
     result = asyncio.run(
-        replay(args.bootstrap, args.topic, consumer=args.consumer, limit=args.limit)
+        replay(
+            args.bootstrap,
+            args.topic,
+            consumer=args.consumer,
+            limit=args.limit,
+            kafka_options=options,
+        )
     )
     print(f"replayed {result.replayed} message(s), skipped {result.skipped}")
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -22,11 +23,12 @@ from opentelemetry import trace
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
 from atlas_events.db import Database
-from atlas_events.kafka import make_producer
+from atlas_events.kafka import KafkaOptions, make_producer
 from atlas_events.outbox import EventTables
 from atlas_events.registry import REGISTRY, TopicRegistry, UnknownEventType
 from atlas_events.tracing import consume_span
@@ -70,6 +72,9 @@ class Delivery:
 
 
 Handler = Callable[[AsyncSession, Delivery], Awaitable[None]]
+# Applies consecutive deliveries of one type together (transaction_batch mode); it must give each
+# delivery its own span (`delivery_span`) so what it emits carries that delivery's trace.
+BatchHandler = Callable[[AsyncSession, Sequence[Delivery]], Awaitable[None]]
 AfterCommitHook = Callable[[Delivery], Awaitable[None]]
 
 
@@ -105,6 +110,9 @@ class ConsumerRunner:
         max_batch: int = 200,
         after_db_commit: AfterCommitHook | None = None,
         dlq_producer: AIOKafkaProducer | None = None,
+        kafka_options: KafkaOptions | None = None,
+        transaction_batch: int = 1,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
     ) -> None:
         self.name = name
         self.topics = list(topics)
@@ -116,7 +124,13 @@ class ConsumerRunner:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.max_batch = max_batch
+        # Opt-in: apply up to this many messages of a poll in one transaction (one processed-event
+        # query, one commit); a batch that fails is rolled back and retried message by message.
+        self.transaction_batch = max(1, transaction_batch)
+        # In that mode, runs of consecutive events of these types go to one call each.
+        self.batch_handlers = dict(batch_handlers or {})
         self._bootstrap = bootstrap
+        self._kafka_options = dict(kafka_options or {})
         self._after_db_commit = after_db_commit
         self._dlq_producer = dlq_producer
         self._own_dlq_producer = dlq_producer is None
@@ -135,6 +149,7 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **self._kafka_options,
         )
         consumer.subscribe(self.topics, listener=_Rebalance(self))
         await consumer.start()
@@ -146,6 +161,15 @@ class ConsumerRunner:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
                 async with self._processing:
                     for tp, records in batches.items():
+                        if self.transaction_batch > 1:
+                            step = self.transaction_batch
+                            for start in range(0, len(records), step):
+                                if self._stopping.is_set():
+                                    break
+                                chunk = records[start : start + step]
+                                await self._handle_batch(chunk)
+                                self._pending[tp] = chunk[-1].offset + 1
+                            continue
                         for record in records:
                             if self._stopping.is_set():
                                 break
@@ -206,6 +230,111 @@ class ConsumerRunner:
             finally:
                 structlog.contextvars.unbind_contextvars("event_id", "event_type")
 
+    async def _handle_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply records of one partition in one transaction; on failure, one by one as usual."""
+        work: list[tuple[ConsumerRecord[bytes, bytes], Delivery, Handler]] = []
+        for record in records:
+            headers = list(record.headers or ())
+            try:
+                event = from_kafka(headers, record.value)
+                data = self._validate(event)
+            except (InvalidEvent, ValidationError, UnknownEventType) as exc:
+                await self._dead_letter(record, _reason(exc), attempts=0)
+                continue
+            handler = self.handlers.get(event.type)
+            if handler is None:
+                CONSUMED.labels(self.name, record.topic, "ignored").inc()
+                continue
+            delivery = Delivery(
+                event=event,
+                data=data,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                headers=headers,
+            )
+            work.append((record, delivery, handler))
+        if not work:
+            return
+        try:
+            applied = await self._apply_batch_once(work)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "consumer_batch_failed", consumer=self.name, size=len(work), error=repr(exc)
+            )
+            for record, delivery, handler in work:
+                with self._span(delivery):
+                    await self._apply_with_retries(record, delivery, handler)
+            return
+        for record, delivery, _ in work:
+            fresh = delivery.event.id in applied
+            CONSUMED.labels(self.name, record.topic, "applied" if fresh else "duplicate").inc()
+            if fresh and self._after_db_commit is not None:
+                await self._after_db_commit(delivery)
+
+    async def _apply_batch_once(
+        self, work: Sequence[tuple[ConsumerRecord[bytes, bytes], Delivery, Handler]]
+    ) -> set[str]:
+        """One transaction: skip what was processed, apply, record; returns the ids applied."""
+        processed = self.tables.processed
+        applied: set[str] = set()
+        async with self.db.transaction() as session:
+            seen = set(
+                (
+                    await session.scalars(
+                        select(processed.c.event_id).where(
+                            processed.c.consumer == self.name,
+                            processed.c.event_id.in_({d.event.id for _, d, _ in work}),
+                        )
+                    )
+                ).all()
+            )
+            rows = []
+            fresh: list[tuple[Delivery, Handler]] = []
+            for _, delivery, handler in work:
+                if delivery.event.id in seen or delivery.event.id in applied:
+                    continue
+                applied.add(delivery.event.id)
+                fresh.append((delivery, handler))
+            run: list[Delivery] = []
+            for i, (delivery, handler) in enumerate(fresh):
+                rows.append(
+                    {
+                        "consumer": self.name,
+                        "event_id": delivery.event.id,
+                        "event_type": delivery.event.type,
+                        "topic": delivery.topic,
+                        "partition": delivery.partition,
+                        "offset": delivery.offset,
+                        "processed_at": datetime.now(UTC),
+                    }
+                )
+                together = self.batch_handlers.get(delivery.event.type)
+                if together is not None:
+                    run.append(delivery)
+                    following = fresh[i + 1][0].event.type if i + 1 < len(fresh) else None
+                    if following != delivery.event.type:  # the run ends: apply it in order
+                        await together(session, run)
+                        run = []
+                    continue
+                with self._span(delivery):
+                    structlog.contextvars.bind_contextvars(
+                        event_id=delivery.event.id, event_type=delivery.event.type
+                    )
+                    try:
+                        await handler(session, delivery)
+                    finally:
+                        structlog.contextvars.unbind_contextvars("event_id", "event_type")
+            if rows:
+                await session.execute(insert(processed), rows)
+        return applied
+
+    def _span(self, delivery: Delivery) -> AbstractContextManager[trace.Span]:
+        return delivery_span(delivery, self.name)
+
     def _validate(self, event: CloudEvent) -> BaseModel | None:
         topic = self.registry.topic_for_event(event.type)
         if topic.name not in self.topics and not _is_same_stream(topic.name, self.topics):
@@ -216,15 +345,26 @@ class ConsumerRunner:
         self, record: ConsumerRecord[bytes, bytes], delivery: Delivery, handler: Handler
     ) -> None:
         delay = self.backoff_initial
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while attempt < self.max_attempts:
             try:
                 applied = await self._apply_once(delivery, handler)
             except PermanentError as exc:
-                await self._dead_letter(record, _reason(exc), attempts=attempt)
+                await self._dead_letter(record, _reason(exc), attempts=attempt + 1)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if is_connection_error(exc):
+                    # The database is away (restart, failover): the event is fine, so wait for
+                    # the database however long it takes instead of parking a valid event.
+                    log.warning(
+                        "consumer_database_unavailable", consumer=self.name, error=repr(exc)
+                    )
+                    await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
+                    delay = min(delay * 2, self.backoff_max)
+                    continue
+                attempt += 1
                 if attempt == self.max_attempts:
                     reason = f"failed after {attempt} attempts: {_reason(exc)}"
                     await self._dead_letter(record, reason, attempts=attempt)
@@ -305,7 +445,9 @@ class ConsumerRunner:
 
     async def _ensure_dlq_producer(self) -> AIOKafkaProducer:
         if self._dlq_producer is None:
-            producer = make_producer(self._bootstrap, client_id=f"{self.name}-dlq")
+            producer = make_producer(
+                self._bootstrap, client_id=f"{self.name}-dlq", kafka_options=self._kafka_options
+            )
             try:
                 await producer.start()
             except BaseException:
@@ -313,6 +455,49 @@ class ConsumerRunner:
                 raise
             self._dlq_producer = producer
         return self._dlq_producer
+
+
+_CONNECTION_ERROR_NAMES = frozenset(
+    {
+        # asyncpg: the server is starting, shutting down or dropped the connection.
+        "PostgresConnectionError",
+        "OperatorInterventionError",
+        "ConnectionDoesNotExistError",
+    }
+)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says the database connection failed, not the event."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError | TimeoutError | DisconnectionError):
+            return True
+        if type(current) is OSError and "connect call failed" in str(current).lower():
+            return True  # asyncio's create_connection when every address refused
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        names = {cls.__name__ for cls in type(current).__mro__}
+        if type(current).__module__.startswith("asyncpg") and names & _CONNECTION_ERROR_NAMES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def delivery_span(delivery: Delivery, consumer: str) -> AbstractContextManager[trace.Span]:
+    """The consumer span of one delivery, child of the trace its message carries (current
+    while the delivery is applied, so the outbox events it causes carry that trace on)."""
+    return consume_span(
+        tracer,
+        f"{delivery.topic} process",
+        delivery.headers,
+        **{
+            "messaging.consumer.group.name": consumer,
+            "cloudevents.event_type": delivery.event.type,
+        },
+    )
 
 
 def _is_same_stream(topic: str, consumed: Sequence[str]) -> bool:

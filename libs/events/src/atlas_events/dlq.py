@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from atlas_events.consumer import DLQ_CONSUMER, DLQ_HEADERS, DLQ_TOPIC
-from atlas_events.kafka import make_producer
+from atlas_events.kafka import KafkaOptions, make_producer
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +33,7 @@ async def replay(
     consumer: str | None = None,
     limit: int | None = None,
     idle_ms: int = 2000,
+    kafka_options: KafkaOptions | None = None,
 ) -> ReplayResult:
     """Move messages of `<topic>.dlq` (those that failed in `consumer`, if given) back to `topic`.
 
@@ -46,8 +47,11 @@ async def replay(
         group_id=f"atlas-dlq-replay.{topic}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **(kafka_options or {}),
     )
-    producer = make_producer(bootstrap, client_id=f"atlas-dlq-replay.{topic}")
+    producer = make_producer(
+        bootstrap, client_id=f"atlas-dlq-replay.{topic}", kafka_options=kafka_options
+    )
     await reader.start()
     await producer.start()
     replayed = skipped = 0

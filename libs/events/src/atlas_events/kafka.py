@@ -1,24 +1,76 @@
-"""Kafka helpers: the idempotent producer, topic creation from the registry, a readiness probe."""
+"""Kafka helpers: client security, the idempotent producer, topics from the registry, a probe."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
+
     from atlas_events.registry import TopicRegistry
+    from atlas_events.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
+KafkaOptions = Mapping[str, Any]
+"""Keyword arguments every aiokafka client of a service gets: see `client_options`."""
+
+
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """The aiokafka keyword arguments (protocol, SASL user, TLS context) the settings ask for.
+
+    Empty for PLAINTEXT, so local brokers need nothing; pass the result as `kafka_options` to the
+    kit's producers, consumers, admin clients and probe, or `**` it into a plain aiokafka client.
+    """
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = settings.kafka_ssl_cafile
+        options["ssl_context"] = create_ssl_context(cafile=str(cafile) if cafile else None)
+    if protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = password.get_secret_value() if password else None
+    return options
+
+
+def faust_credentials(settings: ServiceSettings) -> CredentialsT | None:
+    """The same security for a faust app: its `broker_credentials` (None for PLAINTEXT)."""
+    from faust.auth import SASLCredentials, SSLCredentials
+
+    options = client_options(settings)
+    protocol = options.get("security_protocol")
+    if protocol is None:
+        return None
+    if protocol == "SSL":
+        return SSLCredentials(options["ssl_context"])
+    return SASLCredentials(
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        ssl_context=options.get("ssl_context"),
+        mechanism=options["sasl_mechanism"],
+    )
+
 
 def make_producer(
-    bootstrap: str, *, client_id: str, linger_ms: int = 5, max_batch_size: int = 16384
+    bootstrap: str,
+    *,
+    client_id: str,
+    linger_ms: int = 5,
+    max_batch_size: int = 16384,
+    kafka_options: KafkaOptions | None = None,
 ) -> AIOKafkaProducer:
     """An idempotent producer acked by all in-sync replicas (aiokafka defaults to neither)."""
     return AIOKafkaProducer(
@@ -29,6 +81,7 @@ def make_producer(
         linger_ms=linger_ms,
         max_batch_size=max_batch_size,
         request_timeout_ms=15000,
+        **(kafka_options or {}),
     )
 
 
@@ -38,13 +91,18 @@ async def ensure_topics(
     *,
     replication_factor: int = 1,
     timeout: float = 30.0,
+    kafka_options: KafkaOptions | None = None,
 ) -> list[str]:
     """Create every registry topic (and its DLQ) that does not exist yet; return those created."""
     if registry is None:
         from atlas_events.registry import REGISTRY
 
         registry = REGISTRY
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(timeout * 1000),
+        **(kafka_options or {}),
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -73,9 +131,12 @@ async def ensure_topics(
 class KafkaProbe:
     """A long-lived admin client answering `/readyz` with a real metadata request."""
 
-    def __init__(self, bootstrap: str, *, timeout: float = 2.0) -> None:
+    def __init__(
+        self, bootstrap: str, *, timeout: float = 2.0, kafka_options: KafkaOptions | None = None
+    ) -> None:
         self._bootstrap = bootstrap
         self._timeout = timeout
+        self._options = dict(kafka_options or {})
         self._admin: AIOKafkaAdminClient | None = None
 
     async def check(self) -> None:
@@ -83,7 +144,9 @@ class KafkaProbe:
         async with asyncio.timeout(self._timeout):
             if self._admin is None:
                 admin = AIOKafkaAdminClient(
-                    bootstrap_servers=self._bootstrap, request_timeout_ms=int(self._timeout * 1000)
+                    bootstrap_servers=self._bootstrap,
+                    request_timeout_ms=int(self._timeout * 1000),
+                    **self._options,
                 )
                 try:
                     await admin.start()

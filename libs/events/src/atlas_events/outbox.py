@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from opentelemetry import context as otel_context
 from prometheus_client import Counter, Histogram
 from sqlalchemy import (
     JSON,
@@ -41,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.db import Database
-from atlas_events.kafka import make_producer
+from atlas_events.kafka import KafkaOptions, make_producer
 from atlas_events.registry import REGISTRY, TopicRegistry
 from atlas_events.tracing import inject_headers
 
@@ -61,6 +63,7 @@ PUBLISH_LAG = Histogram(
 # Bytes per partition and request: one 16 KiB batch (aiokafka's default) per round trip capped a
 # relay well below the broker; the brokers accept 1 MiB messages (message.max.bytes).
 RELAY_MAX_BATCH_BYTES = 512 * 1024
+RELISTEN_SECONDS = 5.0  # between attempts to LISTEN again after the connection was lost
 
 
 def _utcnow() -> datetime:
@@ -132,15 +135,31 @@ class Outbox:
         self._pending(session)
 
     async def add_many(
-        self, session: AsyncSession, events: Sequence[tuple[CloudEvent, str | bytes | None]]
+        self,
+        session: AsyncSession,
+        events: Sequence[tuple[CloudEvent, str | bytes | None]],
+        *,
+        contexts: Sequence[otel_context.Context | None] | None = None,
     ) -> int:
-        """Queue (event, key) pairs in order with one multi-row INSERT; validated like `add`."""
+        """Queue (event, key) pairs in order with one multi-row INSERT; validated like `add`.
+
+        `contexts`, one per event, is the trace context each event was produced under (events
+        queued during a batch and written at its end keep their own trace); None: the current.
+        """
         if not events:
             return 0
+        if contexts is not None and len(contexts) != len(events):
+            raise ValueError("add_many needs one trace context per event")
         now = _utcnow()
         rows = [
-            self._row(event, key, self.registry.topic_for_event(event.type).name, now)
-            for event, key in events
+            self._row(
+                event,
+                key,
+                self.registry.topic_for_event(event.type).name,
+                now,
+                context=None if contexts is None else contexts[i],
+            )
+            for i, (event, key) in enumerate(events)
         ]
         await session.execute(insert(self.tables.outbox), rows)
         self._pending(session)
@@ -152,11 +171,13 @@ class Outbox:
         key: str | bytes | None,
         topic: str,
         created_at: datetime | None = None,
+        *,
+        context: otel_context.Context | None = None,
     ) -> dict[str, Any]:
         """The outbox row of a validated event: CloudEvents binary encoding plus trace headers."""
         self.registry.validate(event.type, event.data)
         message = to_kafka(event, key)
-        headers = inject_headers(message.headers)
+        headers = inject_headers(message.headers, context=context)
         return {
             "event_id": event.id,
             "event_type": event.type,
@@ -203,6 +224,7 @@ class OutboxRelay:
         batch_size: int = 2000,
         poll_seconds: float = 1.0,
         producer: AIOKafkaProducer | None = None,
+        kafka_options: KafkaOptions | None = None,
     ) -> None:
         self.db = db
         self.outbox = outbox
@@ -210,11 +232,13 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self._bootstrap = bootstrap
         self._client_id = client_id
+        self._kafka_options = kafka_options
         self._producer = producer
         self._own_producer = producer is None
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._listener: Any = None
+        self._relisten_at = 0.0
         outbox._register(self)
 
     def wake(self) -> None:
@@ -285,11 +309,13 @@ class OutboxRelay:
                 except Exception as exc:
                     # Kafka or the database is away: nothing was marked, so retry later.
                     log.warning("outbox_relay_retry", error=repr(exc), retry_in=backoff)
+                    await self._reset_producer()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
                 if self._stopping:
                     break
+                await self._keep_listening()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle_timeout())
         finally:
@@ -306,7 +332,10 @@ class OutboxRelay:
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = make_producer(
-                self._bootstrap, client_id=self._client_id, max_batch_size=RELAY_MAX_BATCH_BYTES
+                self._bootstrap,
+                client_id=self._client_id,
+                max_batch_size=RELAY_MAX_BATCH_BYTES,
+                kafka_options=self._kafka_options,
             )
             try:
                 await producer.start()
@@ -315,6 +344,16 @@ class OutboxRelay:
                 raise
             self._producer = producer
         return self._producer
+
+    async def _reset_producer(self) -> None:
+        """Drop our producer after a failed batch: an idempotent producer whose batch failed
+        mid-way (a broker restart) keeps failing with OutOfOrderSequenceNumber; a new one gets a
+        new producer id. The rows were not marked, so the new producer sends them again."""
+        if self._producer is None or not self._own_producer:
+            return
+        producer, self._producer = self._producer, None
+        with contextlib.suppress(Exception):
+            await producer.stop()
 
     async def _listen(self) -> None:
         """LISTEN for the outbox trigger's NOTIFY on PostgreSQL, so other processes wake us."""
@@ -326,9 +365,26 @@ class OutboxRelay:
             url = self.db.engine.url.set(drivername="postgresql")
             conn = await asyncpg.connect(url.render_as_string(hide_password=False))
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake())
+            # A lost connection (database restarted) wakes the loop, which listens again.
+            conn.add_termination_listener(lambda *_: self.wake())
             self._listener = conn
         except Exception as exc:
+            self._relisten_at = time.monotonic() + RELISTEN_SECONDS
             log.warning("outbox_listen_unavailable", error=repr(exc))
+
+    async def _keep_listening(self) -> None:
+        """Replace a LISTEN connection the database dropped; until then, poll at poll_seconds."""
+        if self._listener is not None and self._listener.is_closed():
+            self._listener = None
+            log.warning("outbox_listen_lost")
+        if (
+            self._listener is None
+            and not self.db.is_sqlite
+            and time.monotonic() >= self._relisten_at
+        ):
+            await self._listen()
+            if self._listener is not None:
+                log.info("outbox_listen_restored")
 
     async def _close(self) -> None:
         if self._listener is not None:

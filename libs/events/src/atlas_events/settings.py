@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from atlas_events.auth import AuthSettings
@@ -31,11 +31,27 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations when starting.")
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How the Kafka clients reach the brokers (SASL_SSL with Strimzi)."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism, used with the SASL_* protocols only."
+    )
+    kafka_sasl_username: str | None = Field(None, description="The service's Kafka user.")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="The Kafka user's password (from a Secret in the cluster)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle the brokers' certificates chain to; the system's if unset."
+    )
     run_workers: bool = Field(
         True, description="Run the relay and consumers inside the API process (local mode)."
     )
     relay_poll_seconds: float = Field(
         1.0, description="Fallback poll when no commit notification can reach the relay."
+    )
+    metrics_port: int | None = Field(
+        None, description="Port of a Prometheus endpoint in a worker process without the API."
     )
     log_level: str = "INFO"
     log_json: bool = True
@@ -46,6 +62,18 @@ class ServiceSettings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_issuer: str = "urn:atlas:local"
     auth_audience: str = "atlas"
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> ServiceSettings:
+        """A SASL protocol without its user is a deployment mistake: refuse to start."""
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"kafka_security_protocol {self.kafka_security_protocol} needs"
+                " kafka_sasl_username and kafka_sasl_password"
+            )
+        return self
 
     def model_post_init(self, __context: object) -> None:
         if not self.port:

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 
@@ -40,10 +41,12 @@ def setup_telemetry(
     return provider
 
 
-def inject_headers(headers: list[tuple[str, bytes]] | None = None) -> list[tuple[str, bytes]]:
-    """Add the current trace context to Kafka headers (a new list; existing ones are replaced)."""
+def inject_headers(
+    headers: list[tuple[str, bytes]] | None = None, *, context: otel_context.Context | None = None
+) -> list[tuple[str, bytes]]:
+    """Add the trace context (the current one unless given) to Kafka headers (a new list)."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=context)
     kept = [(k, v) for k, v in headers or [] if k not in carrier]
     return kept + [(k, v.encode()) for k, v in carrier.items()]
 
@@ -64,3 +67,32 @@ def consume_span(
         name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
     ) as span:
         yield span
+
+
+class _Tap(SpanProcessor):
+    """Hands every ended span to the exporters of the open `capture_spans` blocks."""
+
+    def __init__(self) -> None:
+        self.exporters: list[SpanExporter] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for exporter in list(self.exporters):
+            exporter.export((span,))
+
+
+_tap: _Tap | None = None
+
+
+@contextmanager
+def capture_spans() -> Iterator[InMemorySpanExporter]:
+    """Collect the spans every service of this process ends inside the block (test hook)."""
+    global _tap
+    if _tap is None:
+        _tap = _Tap()
+        setup_telemetry("tests", processors=[_tap])
+    exporter = InMemorySpanExporter()
+    _tap.exporters.append(exporter)
+    try:
+        yield exporter
+    finally:
+        _tap.exporters.remove(exporter)
