@@ -14,7 +14,6 @@ VOCABULARIES_FILE = "vocabularies.json"
 
 # The event contract names channels in English; the catalog speaks the users' words.
 CHANNEL_TO_EVENT = {"guichet": "counter", "telephone": "phone", "en_ligne": "online"}
-ON_SITE_CHANNELS = frozenset({"guichet"})
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,13 @@ from atlas_requests.board.endpoints import router as board_router
 from atlas_requests.catalog import consumers as catalog_consumers
 from atlas_requests.config import RequestsSettings
 from atlas_requests.db import event_tables, metadata
+from atlas_requests.metrics import QueueMetrics
 from atlas_requests.queue.endpoints import router as queue_router
-from atlas_requests.requests.consumers import command_handlers
+from atlas_requests.requests.consumers import (
+    COMMAND_TRANSACTION_BATCH,
+    command_handlers,
+    open_batch_handler,
+)
 from atlas_requests.requests.endpoints import router as requests_router
 from atlas_requests.sla.monitor import SlaMonitor
 
@@ -33,7 +38,7 @@ def consumer_registry(settings: RequestsSettings) -> TopicRegistry:
 
 
 def consumers(runtime: Runtime) -> list[Worker]:
-    """The catalog replica, the mobility commands and the SLA monitor."""
+    """The catalog replica, the mobility commands, the SLA monitor and the queue gauges."""
     settings = runtime.settings
     assert isinstance(settings, RequestsSettings)
     registry = consumer_registry(settings)
@@ -43,6 +48,7 @@ def consumers(runtime: Runtime) -> list[Worker]:
         "db": runtime.db,
         "tables": event_tables,
         "bootstrap": settings.kafka_bootstrap,
+        "kafka_options": runtime.kafka_options,
         "registry": registry,
     }
     return [
@@ -61,9 +67,18 @@ def consumers(runtime: Runtime) -> list[Worker]:
             name=f"requests.commands{suffix}",
             topics=[settings.commands_topic],
             handlers={request_events.OPEN_REQUEST: on_open, request_events.CLOSE_REQUEST: on_close},
+            # An annual plan arrives as tens of thousands of commands: one transaction per poll
+            # chunk instead of one per command (a failed chunk is replayed command by command).
+            transaction_batch=COMMAND_TRANSACTION_BATCH,
+            batch_handlers={
+                request_events.OPEN_REQUEST: open_batch_handler(
+                    runtime.outbox, settings, f"requests.commands{suffix}"
+                )
+            },
             **common,  # type: ignore[arg-type]
         ),
         SlaMonitor(db=runtime.db, outbox=runtime.outbox, settings=settings),
+        QueueMetrics(runtime.db, settings.sla_check_seconds),
     ]
 
 

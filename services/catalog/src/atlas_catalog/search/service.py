@@ -29,6 +29,7 @@ from atlas_catalog.spaces.models import AtlasSpace, CrisisState
 from atlas_catalog.state import current_revision, get_state
 from atlas_catalog.vocabulary import Vocabulary
 from atlas_events.db import Database
+from atlas_events.service import settle_heap
 
 _CHANGED = "atlas_catalog_changed"
 
@@ -181,6 +182,7 @@ class ViewCache:
                 revision = await current_revision(session)
                 if self._view is None or self._view.revision != revision:
                     self._view = await self._load(session, revision)
+                    settle_heap()  # the new index is long-lived: keep it out of GC passes
             self._checked_at = time.monotonic()
             return self._view
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from atlas_events.availability import Offer, offer
 from atlas_events.schemas.catalog import PrestationSnapshot, PrestationWithdrawn, SpaceSnapshot
 from atlas_requests.catalog.models import CatalogPrestation, CatalogSpace
 from atlas_requests.errors import ChannelUnavailable, SpaceNotFound, UnknownPrestation
-from atlas_requests.requests.state import CHANNEL_ALIASES, ON_SITE_CHANNELS, Channel
+from atlas_requests.requests.state import CHANNEL_ALIASES, Channel
 from atlas_requests.sla.calendar import departement_of
 
 
@@ -80,28 +82,13 @@ async def apply_space(session: AsyncSession, data: SpaceSnapshot) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Offer:
-    """What a prestation offers now at a space: its open channels, and why others are shut."""
-
-    open_channels: list[str]
-    suspended_channels: list[str]
-    state: str  # offered, reduced, suspended or inactive
-
-
 def offer_at(prestation: CatalogPrestation, space: CatalogSpace) -> Offer:
-    """Crisis rules: on-site channels close, non-essential prestations stop, crisis-only start."""
-    channels = list(prestation.channels)
-    if not space.crisis_mode:
-        if prestation.crisis_only:
-            return Offer([], channels, "inactive")
-        return Offer(channels, [], "offered")
-    if not prestation.essential:
-        return Offer([], channels, "suspended")
-    open_ = [c for c in channels if c not in ON_SITE_CHANNELS]
-    shut = [c for c in channels if c in ON_SITE_CHANNELS]
-    return Offer(
-        open_, shut, "reduced" if shut and open_ else ("offered" if open_ else "suspended")
+    """What the prestation offers now at the space (the shared crisis rule)."""
+    return offer(
+        prestation.channels,
+        essential=prestation.essential,
+        crisis_only=prestation.crisis_only,
+        crisis=space.crisis_mode,
     )
 
 
@@ -134,6 +121,20 @@ class CatalogReplica:
             )
         return row
 
+    async def prestations(self, codes: Collection[str]) -> dict[str, CatalogPrestation]:
+        """The replica rows of these codes (withdrawn ones included), in one query."""
+        rows = await self.session.scalars(
+            select(CatalogPrestation).where(col(CatalogPrestation.code).in_(list(codes)))
+        )
+        return {p.code: p for p in rows}
+
+    async def spaces(self, atlas_ids: Collection[str]) -> dict[str, CatalogSpace]:
+        """The replica rows of these spaces, in one query."""
+        rows = await self.session.scalars(
+            select(CatalogSpace).where(col(CatalogSpace.atlas_id).in_(list(atlas_ids)))
+        )
+        return {s.atlas_id: s for s in rows}
+
     async def find_space(self, atlas_id: str) -> CatalogSpace | None:
         return await self.session.get(CatalogSpace, atlas_id)
 
@@ -159,24 +160,24 @@ def check_channel(prestation: CatalogPrestation, space: CatalogSpace, channel: C
     """Refuse (409, naming the open channels) a request through a channel not open now."""
     if channel == Channel.ANTICIPATION:
         return  # mobility's work is opened by the platform itself, whatever the channels
-    offer = offer_at(prestation, space)
-    if channel.value in offer.open_channels:
+    now = offer_at(prestation, space)
+    if channel.value in now.channels:
         return
-    if channel.value in offer.suspended_channels and space.crisis_mode:
+    if channel.value in now.suspended_channels and space.crisis_mode:
         why = (
             f"prestation {prestation.code} is suspended at {space.atlas_id} (crisis mode)"
-            if not offer.open_channels
+            if not now.channels
             else f"prestation {prestation.code} is not offered through {channel.value}"
             f" at {space.atlas_id} during crisis mode"
         )
-    elif offer.state == "inactive":
+    elif now.state == "inactive":
         why = f"prestation {prestation.code} is offered only while crisis mode is on"
     else:
         why = f"prestation {prestation.code} is not offered through {channel.value}"
     raise ChannelUnavailable(
         why,
         channel=channel.value,
-        open_channels=offer.open_channels,
+        open_channels=now.channels,
         prestation_code=prestation.code,
         atlas_id=space.atlas_id,
         crisis_mode=space.crisis_mode,

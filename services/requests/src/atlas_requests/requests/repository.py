@@ -81,6 +81,16 @@ class RequestRepository:
     async def get(self, request_id: str, *, for_update: bool = False) -> Request | None:
         return await self.session.get(Request, request_id, with_for_update=for_update or None)
 
+    async def by_cases(self, case_ids: Sequence[str]) -> list[Request]:
+        """The requests of several cases, locked in one ordered query (a batch of commands)."""
+        query = (
+            select(Request)
+            .where(R.case_id.in_(list(case_ids)))
+            .order_by(R.case_id, R.created_at, R.id)
+            .with_for_update()
+        )
+        return list((await self.session.execute(query)).scalars())
+
     async def by_case(self, case_id: str) -> list[Request]:
         query = select(Request).where(R.case_id == case_id).order_by(R.created_at)
         return list((await self.session.execute(query.with_for_update())).scalars())

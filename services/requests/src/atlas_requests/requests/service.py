@@ -6,12 +6,16 @@ Every change records who, when and why in the same transaction as its event in t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import structlog
+from opentelemetry import context as otel_context
 from pydantic import BaseModel
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.auth import Principal, Role
@@ -66,6 +70,26 @@ _CLOSE_OUTCOMES = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_REQUESTS = cast(Table, Request.__table__)  # type: ignore[attr-defined]
+_TRANSITIONS = cast(Table, RequestTransition.__table__)  # type: ignore[attr-defined]
+
+
+@dataclass
+class _SlaClock:
+    """The SLA fields `clock.run` sets, for a request written in bulk (no ORM object)."""
+
+    sla_target_days: float
+    sla_consumed_days: float = 0.0
+    sla_running_since: datetime | None = None
+    sla_due_at: datetime | None = None
+    sla_warn_at: datetime | None = None
+
+
+def _live(prestation: CatalogPrestation | None) -> CatalogPrestation | None:
+    """A replica prestation that can still be requested (`find_prestation`'s rule)."""
+    return None if prestation is None or prestation.withdrawn else prestation
 
 
 @dataclass(frozen=True)
@@ -442,6 +466,145 @@ class RequestService:
         await self._record(request, None, who, "ouverture par anticipation", now)
         await self._submit(request, who, now, space)
         return request
+
+    async def open_many_for_cases(
+        self,
+        commands: Sequence[OpenRequest],
+        *,
+        each: Callable[[int], AbstractContextManager[object]] | None = None,
+    ) -> None:
+        """`open_for_case` for a run of commands, in order, with a few statements in all.
+
+        What is new (no request for the case yet) is written in bulk: requests, their two
+        transitions and their `submitted` events; a case whose request must move (another space)
+        goes through `open_for_case`. `each(i)` wraps the work of command i (its trace span).
+        """
+        if not commands:
+            return
+        now = self.now()
+        who = Who(SYSTEM, "system")
+        case_ids = sorted({c.case_id for c in commands})
+        existing: dict[str, list[Request]] = {c: [] for c in case_ids}
+        for request in await self.repo.by_cases(case_ids):
+            if request.case_id is not None:
+                existing[request.case_id].append(request)
+        codes = {c.prestation_code for c in commands} | set(
+            self.settings.anticipation_prestations.values()
+        )
+        prestations = await self.catalog.prestations(codes)
+        spaces = await self.catalog.spaces({c.atlas_id for c in commands})
+        pending: dict[str, dict[str, Any]] = {}  # case id -> new request row
+        transitions: list[dict[str, Any]] = []
+        events: list[tuple[CloudEvent, str | bytes | None]] = []
+        contexts: list[otel_context.Context] = []
+
+        async def write() -> None:
+            if pending:
+                # Core statements on the tables: the ORM's per-object work is what this avoids.
+                await self.session.execute(insert(_REQUESTS), list(pending.values()))
+                await self.session.execute(insert(_TRANSITIONS), transitions)
+                await self.outbox.add_many(self.session, events, contexts=contexts)
+                pending.clear()
+                transitions.clear()
+                events.clear()
+                contexts.clear()
+
+        for i, command in enumerate(commands):
+            with each(i) if each is not None else nullcontext():
+                queued = pending.get(command.case_id)
+                if queued is not None and queued["atlas_id"] == command.atlas_id:
+                    continue
+                if any(r.atlas_id == command.atlas_id for r in existing[command.case_id]):
+                    continue
+                if queued is not None or existing[command.case_id]:
+                    # The request moves to another space: the usual path, after what is queued.
+                    await write()
+                    await self.open_for_case(command)
+                    continue
+                prestation = _live(prestations.get(command.prestation_code))
+                requested_code: str | None = None
+                if prestation is None:
+                    requested_code = command.prestation_code
+                    default = self.settings.anticipation_prestations.get(
+                        command.case_kind or "", self.settings.anticipation_prestations.get("")
+                    )
+                    prestation = _live(prestations.get(default)) if default else None
+                    log.warning(
+                        "open_request_unknown_prestation",
+                        case_id=command.case_id,
+                        prestation_code=command.prestation_code,
+                        fallback=prestation.code if prestation else None,
+                    )
+                space = spaces.get(command.atlas_id)
+                channel = CHANNEL_ALIASES.get(command.channel) or Channel(command.channel)
+                row: dict[str, Any] = {
+                    "id": str(uuid.uuid4()),
+                    "atlas_id": command.atlas_id,
+                    "prestation_code": prestation.code if prestation else command.prestation_code,
+                    "requested_prestation_code": requested_code,
+                    "prestation_unverified": prestation is None,
+                    "agent_id": command.agent_id,
+                    "filed_by": SYSTEM,
+                    "filed_by_role": "system",
+                    "on_behalf": False,
+                    "channel": channel.value,
+                    "title": command.title,
+                    "status": Status.SOUMISE.value,
+                    "case_id": command.case_id,
+                    "case_kind": command.case_kind,
+                    "mutation_id": command.mutation_id,
+                    "sla_target_days": self._target(prestation),
+                    "sla_consumed_days": 0.0,
+                    "created_at": now,
+                    "submitted_at": now,
+                    "updated_at": now,
+                }
+                sla = _SlaClock(row["sla_target_days"])
+                calendar = calendar_for(space.departement if space is not None else None)
+                clock.run(cast(Request, sla), now, calendar, self.settings.sla_warning_ratio)
+                row.update(
+                    sla_running_since=sla.sla_running_since,
+                    sla_due_at=sla.sla_due_at,
+                    sla_warn_at=sla.sla_warn_at,
+                )
+                pending[command.case_id] = row
+                for previous, status, reason in (
+                    (None, Status.BROUILLON, "ouverture par anticipation"),
+                    (Status.BROUILLON, Status.SOUMISE, None),
+                ):
+                    transitions.append(
+                        {
+                            "request_id": row["id"],
+                            "from_status": None if previous is None else previous.value,
+                            "to_status": status.value,
+                            "actor": who.sub,
+                            "actor_role": who.role,
+                            "reason": reason,
+                            "at": now,
+                        }
+                    )
+                submitted = ev.RequestSubmitted(
+                    request_id=row["id"],
+                    atlas_id=row["atlas_id"],
+                    prestation_code=row["prestation_code"],
+                    agent_id=row["agent_id"],
+                    channel=row["channel"],
+                    title=row["title"],
+                    status=row["status"],
+                    mutation_id=row["mutation_id"],
+                    case_id=row["case_id"],
+                    sla_due_at=row["sla_due_at"],
+                    submitted_at=now,
+                    filed_by=SYSTEM,
+                    on_behalf=False,
+                    transferred_from=None,
+                    requested_prestation_code=requested_code,
+                )
+                events.append(
+                    (CloudEvent.create(ev.REQUEST_SUBMITTED, SOURCE, submitted), row["id"])
+                )
+                contexts.append(otel_context.get_current())
+        await write()
 
     async def close_for_case(self, command: CloseRequest) -> Request | None:
         """Close the case's open request with the outcome; nothing to close is no error."""

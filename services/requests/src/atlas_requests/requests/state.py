@@ -31,7 +31,6 @@ class Channel(StrEnum):
     ANTICIPATION = "anticipation"
 
 
-ON_SITE_CHANNELS = frozenset({Channel.GUICHET})
 USER_CHANNELS = (Channel.GUICHET, Channel.TELEPHONE, Channel.EN_LIGNE)
 # The catalog's event contract names channels in English.
 CHANNEL_ALIASES = {
