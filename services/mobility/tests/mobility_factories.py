@@ -179,6 +179,7 @@ async def start_service(
         "database_url": database_url,
         "kafka_bootstrap": bootstrap,
         "auth_local_key_path": key_path,
+        "stream_data_dir": key_path.parent / "stream",  # faust's local data, never the cwd
         "run_workers": True,
         "topic_prefix": prefix,
         "stream_batch_within": 0.02,

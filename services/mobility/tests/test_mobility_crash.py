@@ -54,6 +54,7 @@ async def test_worker_killed_mid_batch_and_restarted_applies_each_mutation_once(
         "ATLAS_MOBILITY_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "ATLAS_MOBILITY_TOPIC_PREFIX": topics.prefix,
         "ATLAS_MOBILITY_AUTH_LOCAL_KEY_PATH": str(tmp_path / "jwt.pem"),
+        "ATLAS_MOBILITY_STREAM_DATA_DIR": str(tmp_path / "stream"),
         "ATLAS_MOBILITY_STREAM_BATCH_SIZE": "10",
         "ATLAS_MOBILITY_STREAM_SESSION_TIMEOUT": "6",
         # Offsets lag the database by seconds: the restarted worker re-reads applied events.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,7 +18,7 @@ from mobility_factories import (
     snapshot,
 )
 
-from atlas_events.cloudevents import CloudEvent
+from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, dlq_reason
 from atlas_events.schemas import catalog, requests
 from atlas_events.schemas import mobility as mob
@@ -451,7 +452,8 @@ async def test_past_milestones_are_urgent_and_reminded_once_each(
     mobility: RunningService, dossier_events: TopicReader
 ) -> None:
     mutation_id, agent_id = new_ids()
-    report = date.today() + timedelta(days=60)  # J-150 and J-90 are already past
+    # J-150 and J-90 are already past, J-7 (entrée dans les lieux) is today.
+    report = date.today() + timedelta(days=7)
     await mobility.publish_hr(
         hr_event(snapshot(mutation_id, agent_id, report_date=report, move=False))
     )
@@ -460,19 +462,18 @@ async def test_past_milestones_are_urgent_and_reminded_once_each(
     assert milestones["demande_logement"]["urgent"] is True
     assert milestones["demande_logement"]["status"] == "urgent"
     assert milestones["entree_dans_les_lieux"]["urgent"] is False
-    assert milestones["entree_dans_les_lieux"]["status"] == "a_venir"
-    reminders = await dossier_events.wait_for(
-        4, subject_prefix=f"{mutation_id}:", type=mob.MILESTONE_DUE
-    )
+    assert milestones["entree_dans_les_lieux"]["status"] == "echu"
+    await dossier_events.wait_for(3, subject_prefix=f"{mutation_id}:", type=mob.MILESTONE_DUE)
     await dossier_events.poll()
     reminders = dossier_events.events(subject_prefix=f"{mutation_id}:", type=mob.MILESTONE_DUE)
-    assert sorted((e.data["milestone"], e.data["reminder"]) for e in reminders) == [
-        ("demande_logement", "due"),
-        ("demande_logement", "overdue"),
-        ("visite_logement", "due"),
-        ("visite_logement", "overdue"),
+    # A step found already past gets the overdue reminder only, never "due" and "overdue" at once.
+    assert sorted(
+        (e.data["milestone"], e.data["reminder"], e.data["urgent"]) for e in reminders
+    ) == [
+        ("demande_logement", "overdue", True),
+        ("entree_dans_les_lieux", "due", False),
+        ("visite_logement", "overdue", True),
     ]
-    assert all(e.data["urgent"] for e in reminders)
 
 
 async def test_metrics_expose_anticipation_and_cases_by_status(mobility: RunningService) -> None:
@@ -490,3 +491,41 @@ async def test_metrics_expose_anticipation_and_cases_by_status(mobility: Running
         return text if all(w in text for w in wanted) else None
 
     await wait_until(exposed, timeout=15)
+
+
+async def test_handler_work_and_request_command_continue_the_hr_event_trace(
+    mobility: RunningService, commands: TopicReader
+) -> None:
+    mutation_id, agent_id = new_ids()
+    trace_id = secrets.token_hex(16)
+    message = to_kafka(hr_event(snapshot(mutation_id, agent_id, children=[])), agent_id)
+    headers = [(k, v) for k, v in message.headers if k != "traceparent"]
+    headers.append(("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01".encode()))
+    handler = TopicReader(mobility.bootstrap, mobility.topics.handler("logement"))
+    await handler.start()
+    try:
+        await mobility.publish_raw(mobility.topics.hr, message.key, message.value, headers)
+
+        def traced(reader: TopicReader, key: bytes) -> list[str]:
+            return [
+                dict(record.headers or ()).get("traceparent", b"").decode()
+                for record in reader.records
+                if record.key == key
+            ]
+
+        async def handler_item() -> list[str] | None:
+            await handler.poll()
+            return traced(handler, mutation_id.encode()) or None
+
+        async def open_command() -> list[str] | None:
+            await commands.poll()
+            return traced(commands, f"{mutation_id}:logement".encode()) or None
+
+        items = await wait_until(handler_item, timeout=30, interval=0.05)
+        opened = await wait_until(open_command, timeout=30, interval=0.05)
+    finally:
+        await handler.stop()
+    # The handler item was emitted while applying the HR event, the command while applying the
+    # handler item (another agent, another batch): both carry the HR event's trace on.
+    assert [t.split("-")[1] for t in items] == [trace_id]
+    assert [t.split("-")[1] for t in opened] == [trace_id]

@@ -6,7 +6,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from atlas_events.settings import ServiceSettings
+from atlas_events.settings import ServiceSettings, atlas_home
 
 _PACKAGE = Path(__file__).resolve().parent
 _REPO_REFDATA = _PACKAGE.parents[2] / "catalog" / "refdata"
@@ -26,9 +26,33 @@ class MobilitySettings(ServiceSettings):
     stream_app_id: str = Field(
         "atlas-mobility", description="Faust application id, also its consumer group."
     )
-    stream_batch_size: int = Field(500, ge=1, description="Most events applied in one transaction.")
+    stream_data_dir: Path | None = Field(
+        None,
+        description=(
+            "Where faust keeps its local data (a directory per app id); None for "
+            "`$ATLAS_HOME/data/mobility-stream`, never the working directory."
+        ),
+    )
+    stream_batch_size: int = Field(
+        1000, ge=1, description="Most events applied in one transaction."
+    )
     stream_batch_within: float = Field(
-        0.05, gt=0, description="Longest wait (s) to fill a batch before applying what is there."
+        0.2,
+        gt=0,
+        description=(
+            "Longest wait (s) for a take to fill before applying what is there; at 100 events/s"
+            " a longer wait means fewer, cheaper transactions (steady p99 1.1 s, not 3 s, on a"
+            " loaded 2-core machine)."
+        ),
+    )
+    stream_batch_linger: float = Field(
+        0.5,
+        ge=0,
+        description=(
+            "Under a backlog (takes of a tenth of stream_batch_size come back full), how long (s)"
+            " a batch may keep growing toward stream_batch_size before it is applied: larger"
+            " batches cost less CPU per event; without a backlog nothing waits for this."
+        ),
     )
     stream_session_timeout: float = Field(
         10.0, gt=0, description="Kafka group session timeout (s): how soon a dead worker is gone."
@@ -53,6 +77,10 @@ class MobilitySettings(ServiceSettings):
     reminder_interval_seconds: float = Field(
         60.0, gt=0, description="How often the reminder scheduler looks for due milestones."
     )
-    metrics_port: int | None = Field(
-        None, description="Port of a Prometheus endpoint in a worker process without the API."
-    )
+
+    def stream_datadir(self) -> Path:
+        """The faust data directory of this app id (created with its parents)."""
+        base = self.stream_data_dir or atlas_home() / "data" / "mobility-stream"
+        path = base / f"{self.topic_prefix}{self.stream_app_id}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,5 +1,8 @@
 """The mobility service's own tables: its SQLModel base, metadata and the shared event tables."""
 
+from typing import cast
+
+from sqlalchemy import Table
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
 
@@ -12,6 +15,11 @@ class MobilityModel(SQLModel, registry=registry()):
 
 metadata = MobilityModel.metadata
 event_tables = EventTables(metadata)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for bulk statements that skip the ORM's per-object cost."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def load_models() -> None:

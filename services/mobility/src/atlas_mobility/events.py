@@ -2,13 +2,15 @@
 
 A stream batch produces thousands of events: they are queued here while the batch is applied,
 then handed to the shared `Outbox.add_many` (one multi-row INSERT, registry-validated, relays
-woken when the caller's transaction commits).
+woken when the caller's transaction commits). Each event keeps the trace context it was
+emitted under (the span of the delivery that caused it), not the one current at the flush.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from opentelemetry import context as otel_context
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +27,7 @@ class EventSink:
 
     registry: TopicRegistry
     events: list[tuple[CloudEvent, str | bytes | None]] = field(default_factory=list)
+    contexts: list[otel_context.Context] = field(default_factory=list)
 
     def emit(
         self, event_type: str, data: BaseModel, *, key: str, subject: str | None = None
@@ -32,20 +35,24 @@ class EventSink:
         """Queue a new mobility event keyed by `key`."""
         event = CloudEvent.create(event_type, SOURCE, data, subject=subject)
         self.events.append((event, key))
+        self.contexts.append(otel_context.get_current())
         return event
 
     def forward(self, event: CloudEvent, *, key: str) -> None:
         """Queue an event built elsewhere (an HR event posted over HTTP) unchanged."""
         self.events.append((event, key))
+        self.contexts.append(otel_context.get_current())
 
     def mark(self) -> int:
         return len(self.events)
 
     def rollback_to(self, mark: int) -> None:
         del self.events[mark:]
+        del self.contexts[mark:]
 
     async def flush(self, session: AsyncSession, outbox: Outbox) -> int:
         """Insert every queued event into the outbox (in the caller's transaction)."""
-        count = await outbox.add_many(session, self.events)
+        count = await outbox.add_many(session, self.events, contexts=self.contexts)
         self.events.clear()
+        self.contexts.clear()
         return count

@@ -2,10 +2,8 @@
 
 The API process runs the same workers itself in local mode (`run_workers=True`, the default of
 `make run`); in a deployment the API runs with `ATLAS_MOBILITY_RUN_WORKERS=false` and this
-process runs them, exposing its metrics on `ATLAS_MOBILITY_METRICS_PORT` when set.
+process runs them, the kit exposing its metrics on `ATLAS_MOBILITY_METRICS_PORT` when set.
 """
-
-from prometheus_client import start_http_server
 
 from atlas_events.service import run_worker
 from atlas_mobility.app import SERVICE
@@ -13,10 +11,7 @@ from atlas_mobility.config import MobilitySettings
 
 
 def main() -> None:
-    settings = MobilitySettings(run_workers=True)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.host)
-    run_worker(SERVICE, settings)
+    run_worker(SERVICE, MobilitySettings(run_workers=True))
 
 
 if __name__ == "__main__":

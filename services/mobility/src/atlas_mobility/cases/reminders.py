@@ -1,4 +1,4 @@
-"""Milestone reminders: `milestone_due` once when a step comes due and once when it is overdue."""
+"""Milestone reminders: `milestone_due` once on the day a step is due, once when overdue."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ async def emit_reminders(
     sent = 0
     for reminder in ("due", "overdue"):
         column = col(Milestone.due_sent_at) if reminder == "due" else col(Milestone.overdue_sent_at)
+        # A step found already past (announced late, or the scheduler was down on the day)
+        # gets the overdue reminder only: two identical reminders at once would read as a bug.
         reached = (
-            col(Milestone.due_date) <= today
+            col(Milestone.due_date) == today
             if reminder == "due"
             else col(Milestone.due_date) < today
         )
@@ -62,10 +64,9 @@ async def emit_reminders(
                 key=case.mutation_id,
                 subject=case.case_id,
             )
-            if reminder == "due":
-                milestone.due_sent_at = now
-            else:
+            if reminder == "overdue":
                 milestone.overdue_sent_at = now
+            milestone.due_sent_at = milestone.due_sent_at or now
             sent += 1
     return sent
 

@@ -8,9 +8,11 @@ case id). A work item whose revision the case already holds changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -22,6 +24,7 @@ from atlas_mobility.cases.models import (
     Milestone,
 )
 from atlas_mobility.context import MobilityContext
+from atlas_mobility.db import table_of
 from atlas_mobility.dossiers.models import Dossier
 from atlas_mobility.dossiers.repository import DossierRepository
 from atlas_mobility.dossiers.status import dossier_status
@@ -32,6 +35,18 @@ REQUEST_DONE = frozenset({"terminee", "resolved", "closed", "completed", "done"}
 REQUEST_DROPPED = frozenset({"refusee", "sans_suite", "rejected", "cancelled", "annulee"})
 REQUEST_ACTIVE = frozenset({"en_instruction", "en_attente_usager", "in_progress", "waiting_agent"})
 REQUEST_TRANSFERRED = frozenset({"transferee", "transferred"})
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """What the commands and the timeline need of a case opened in this unit of work."""
+
+    case_id: str
+    mutation_id: str
+    kind: str
+    agent_id: str
+    atlas_id: str
+
 
 _DETAIL_FIELDS = ("partner", "children_count", "children", "origin_commune_insee", "zone", "title")
 
@@ -45,10 +60,24 @@ class CaseHandler:
         self.sink = sink
         self.timeline = DossierRepository(session)
         self._cases: dict[str, HandlerCase | None] = {}
+        # Cases opened in this unit of work and their milestones, inserted in bulk by `flush`
+        # (building ORM objects one by one cost more than the rest of the handler together).
+        self._new_cases: dict[str, dict[str, Any]] = {}
+        self._new_milestones: list[dict[str, Any]] = []
+
+    async def flush(self) -> None:
+        """Write what this unit of work queued: new cases, then their milestones, the timeline."""
+        if self._new_cases:
+            rows, self._new_cases = list(self._new_cases.values()), {}
+            await self.session.execute(insert(table_of(HandlerCase)), rows)
+        if self._new_milestones:
+            rows, self._new_milestones = self._new_milestones, []
+            await self.session.execute(insert(table_of(Milestone)), rows)
+        await self.timeline.flush()
 
     async def prefetch(self, case_ids: Sequence[str]) -> None:
         """Load and lock the batch's cases in one query (ordered, so batches cannot deadlock)."""
-        wanted = sorted(set(case_ids) - set(self._cases))
+        wanted = sorted(set(case_ids) - set(self._cases) - set(self._new_cases))
         if not wanted:
             return
         rows = await self.session.scalars(
@@ -61,6 +90,10 @@ class CaseHandler:
         self._cases.update({c: found.get(c) for c in wanted})
 
     async def _case(self, case_id: str) -> HandlerCase | None:
+        if case_id in self._new_cases:
+            # Opened earlier in this batch: write it, then change it through the ORM as usual.
+            await self.flush()
+            self._cases.pop(case_id, None)
         if case_id not in self._cases:
             self._cases[case_id] = await self.session.get(
                 HandlerCase, case_id, with_for_update=True
@@ -77,25 +110,7 @@ class CaseHandler:
             return False
         details = item.model_dump(mode="json", include=set(_DETAIL_FIELDS))
         if case is None:
-            case = HandlerCase(
-                case_id=item.case_id,
-                mutation_id=item.mutation_id,
-                kind=kind,
-                agent_id=item.agent_id,
-                atlas_id=item.atlas_id,
-                status="ouvert",
-                prestation_code=item.prestation_code,
-                revision=item.revision,
-                report_date=item.report_date,
-                details=details,
-                opened_at=now,
-                updated_at=now,
-            )
-            self.session.add(case)
-            self._cases[item.case_id] = case
-            await self._plan(case, item.milestones, new=True)
-            self._open_request(case, item, now)
-            self._record(case, item.revision, f"{kind} : dossier ouvert à {item.atlas_id}")
+            self._open(kind, item, details, now)
             return True
         summary: list[str] = []
         if case.status == "annule":
@@ -197,6 +212,7 @@ class CaseHandler:
         return True
 
     async def _maybe_close_dossier(self, case: HandlerCase, now: datetime) -> None:
+        await self.flush()  # the query below must see the cases queued in this unit of work
         dossier = await self.session.get(Dossier, case.mutation_id, with_for_update=True)
         if dossier is None or dossier.closed_at is not None:
             return
@@ -233,21 +249,65 @@ class CaseHandler:
 
     # ---- helpers --------------------------------------------------------------------------------
 
-    async def _plan(
-        self, case: HandlerCase, planned: Sequence[mobility.Milestone], *, new: bool = False
-    ) -> int:
+    def _open(
+        self, kind: str, item: mobility.HandlerCase, details: dict[str, Any], now: datetime
+    ) -> None:
+        """Queue a new case with its milestones, its open_request command and its timeline entry."""
+        self._cases.pop(item.case_id, None)  # read back from the database if needed again
+        case = NewCase(
+            case_id=item.case_id,
+            mutation_id=item.mutation_id,
+            kind=kind,
+            agent_id=item.agent_id,
+            atlas_id=item.atlas_id,
+        )
+        self._new_cases[item.case_id] = {
+            "case_id": item.case_id,
+            "mutation_id": item.mutation_id,
+            "kind": kind,
+            "agent_id": item.agent_id,
+            "atlas_id": item.atlas_id,
+            "status": "ouvert",
+            "outcome": None,
+            "request_id": None,
+            "request_status": None,
+            "prestation_code": item.prestation_code,
+            "revision": item.revision,
+            "report_date": item.report_date,
+            "details": details,
+            "opened_at": now,
+            "updated_at": now,
+            "closed_at": None,
+        }
+        today = self.context.today()
+        wanted = {(m.code, m.child_ref or ""): m for m in item.milestones}
+        for step, plan in wanted.items():
+            self._new_milestones.append(
+                {
+                    "case_id": item.case_id,
+                    "code": plan.code,
+                    "child_ref": step[1],
+                    "label": plan.label,
+                    "due_date": plan.due_date,
+                    "urgent": plan.due_date < today,
+                    "due_sent_at": None,
+                    "overdue_sent_at": None,
+                }
+            )
+        self._open_request(case, item, now)
+        self._record(case, item.revision, f"{kind} : dossier ouvert à {item.atlas_id}")
+
+    async def _plan(self, case: HandlerCase, planned: Sequence[mobility.Milestone]) -> int:
         """Make the case's milestones those planned; returns how many changed date."""
         today = self.context.today()
-        existing: dict[tuple[str, str], Milestone] = {}
-        if not new:
-            existing = {
-                (m.code, m.child_ref): m
-                for m in (
-                    await self.session.scalars(
-                        select(Milestone).where(col(Milestone.case_id) == case.case_id)
-                    )
-                ).all()
-            }
+        existing = {
+            (m.code, m.child_ref): m
+            for m in (
+                await self.session.scalars(
+                    select(Milestone).where(col(Milestone.case_id) == case.case_id)
+                )
+            ).all()
+        }
         wanted = {(m.code, m.child_ref or ""): m for m in planned}
         stale = [m.id for key, m in existing.items() if key not in wanted]
         if stale:
@@ -275,7 +335,9 @@ class CaseHandler:
                 row.overdue_sent_at = None
         return rescheduled
 
-    def _open_request(self, case: HandlerCase, item: mobility.HandlerCase, now: datetime) -> None:
+    def _open_request(
+        self, case: HandlerCase | NewCase, item: mobility.HandlerCase, now: datetime
+    ) -> None:
         upcoming = [m.due_date for m in item.milestones if m.due_date >= now.date()]
         due = min(upcoming) if upcoming else item.report_date
         self.sink.emit(
@@ -312,7 +374,7 @@ class CaseHandler:
             subject=case.case_id,
         )
 
-    def _record(self, case: HandlerCase, revision: int | None, summary: str) -> None:
+    def _record(self, case: HandlerCase | NewCase, revision: int | None, summary: str) -> None:
         self.timeline.record(
             case.mutation_id,
             event_type=f"mobility.case.{case.kind}",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from atlas_mobility.cases.models import HandlerCase, Milestone
+from atlas_mobility.db import table_of
 from atlas_mobility.dossiers.models import Dossier, TimelineEntry
 
 
@@ -18,6 +20,7 @@ class DossierRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._timeline: list[dict[str, Any]] = []
 
     async def get(self, mutation_id: str, *, for_update: bool = False) -> Dossier | None:
         return await self.session.get(Dossier, mutation_id, with_for_update=for_update)
@@ -86,18 +89,24 @@ class DossierRepository:
         event_id: str | None = None,
         changes: Sequence[str] = (),
         occurred_at: datetime | None = None,
-    ) -> TimelineEntry:
-        """Append an entry to the dossier's timeline."""
-        entry = TimelineEntry(
-            mutation_id=mutation_id,
-            revision=revision,
-            event_id=event_id,
-            event_type=event_type,
-            outcome=outcome,
-            summary=summary[:2000],
-            changes=list(changes),
-            occurred_at=occurred_at,
-            recorded_at=datetime.now(UTC),
+    ) -> None:
+        """Queue an entry for the dossier's timeline; `flush` writes the queue in order."""
+        self._timeline.append(
+            {
+                "mutation_id": mutation_id,
+                "revision": revision,
+                "event_id": event_id,
+                "event_type": event_type,
+                "outcome": outcome,
+                "summary": summary[:2000],
+                "changes": list(changes),
+                "occurred_at": occurred_at,
+                "recorded_at": datetime.now(UTC),
+            }
         )
-        self.session.add(entry)
-        return entry
+
+    async def flush(self) -> None:
+        """Insert the queued timeline entries with one statement (ids follow the queue order)."""
+        if self._timeline:
+            rows, self._timeline = self._timeline, []
+            await self.session.execute(insert(table_of(TimelineEntry)), rows)

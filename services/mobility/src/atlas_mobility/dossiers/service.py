@@ -8,19 +8,21 @@ each handler gets a work item on its topic (keyed by mutation): open, update or 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
 
 import structlog
 from prometheus_client import Histogram
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from atlas_events.cloudevents import CloudEvent
 from atlas_events.schemas import hr, mobility
 from atlas_mobility.context import MobilityContext
+from atlas_mobility.db import table_of
 from atlas_mobility.dossiers.models import Dossier
 from atlas_mobility.dossiers.repository import DossierRepository
 from atlas_mobility.events import EventSink
@@ -78,6 +80,29 @@ def changed_parts(old: hr.MutationSnapshot, new: hr.MutationSnapshot) -> list[st
 
 
 @dataclass
+class NewDossier:
+    """A dossier opened in this unit of work, inserted in bulk with the others at its end."""
+
+    mutation_id: str
+    revision: int
+    agent_id: str
+    announced_at: datetime
+    updated_at: datetime
+    hr_source: str | None = None
+    destination_commune_insee: str | None = None
+    destination_atlas_id: str | None = None
+    destination_zone: str | None = None
+    origin_commune_insee: str | None = None
+    origin_atlas_id: str | None = None
+    report_date: date | None = None
+    snapshot: dict[str, Any] | None = None
+    case_kinds: list[str] = field(default_factory=list)
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass
 class Destination:
     """Where a snapshot sends the agent: the space (if any) and the zone used by the policy."""
 
@@ -99,7 +124,18 @@ class DossierDecision:
         self.repo = DossierRepository(session)
         self.spaces = SpaceDirectory(session, context.refdata_dir)
         self._dossiers: dict[str, Dossier | None] = {}
+        self._new: dict[str, NewDossier] = {}
         self._resolved: dict[str, SpaceReplica | None] = {}
+
+    async def flush(self) -> None:
+        """Write the dossiers opened in this unit of work (one statement), then the timeline."""
+        if self._new:
+            rows = [dict(vars(d)) for d in self._new.values()]  # asdict would deep-copy
+            for mutation_id in self._new:
+                self._dossiers.pop(mutation_id, None)  # read back if the batch needs it again
+            self._new = {}
+            await self.session.execute(insert(table_of(Dossier)), rows)
+        await self.repo.flush()
 
     async def prefetch(self, events: Sequence[MutationEvent]) -> None:
         """Load and lock the batch's dossiers and resolve its communes in a few queries."""
@@ -122,6 +158,9 @@ class DossierDecision:
         self._resolved.update(await self.spaces.resolve_many(communes - set(self._resolved)))
 
     async def _dossier(self, mutation_id: str) -> Dossier | None:
+        if mutation_id in self._new:
+            # A later revision in the same batch: write the new dossier and amend it as usual.
+            await self.flush()
         if mutation_id not in self._dossiers:
             self._dossiers[mutation_id] = await self.repo.get(mutation_id, for_update=True)
         return self._dossiers[mutation_id]
@@ -166,21 +205,21 @@ class DossierDecision:
         destination = await self._destination(data)
         origin_space = await self._resolve(data.origin.commune_insee) if data.origin else None
         items = self._case_items(data, destination)
+        dossier: Dossier | NewDossier
         if tombstone is not None:
             # A cancellation was seen first and a newer revision now announces it again.
             dossier = tombstone
             dossier.cancelled_at = None
             dossier.cancel_reason = None
         else:
-            dossier = Dossier(
+            dossier = NewDossier(
                 mutation_id=data.mutation_id,
                 revision=data.revision,
                 agent_id=data.agent.agent_id,
                 announced_at=_announced_at(event, now),
                 updated_at=now,
             )
-            self.session.add(dossier)
-            self._dossiers[data.mutation_id] = dossier
+            self._new[data.mutation_id] = dossier
         self._fill(dossier, event, data, destination, origin_space, items, now)
         for kind, item in items.items():
             self._emit_case(kind, 0, item)
@@ -344,7 +383,7 @@ class DossierDecision:
 
     def _fill(
         self,
-        dossier: Dossier,
+        dossier: Dossier | NewDossier,
         event: CloudEvent,
         data: hr.MutationSnapshot,
         destination: Destination,
@@ -361,9 +400,8 @@ class DossierDecision:
         dossier.origin_commune_insee = data.origin.commune_insee if data.origin else None
         dossier.origin_atlas_id = origin_space.atlas_id if origin_space is not None else None
         dossier.report_date = data.report_date
-        dossier.snapshot = hr.MutationSnapshot.model_validate(data.model_dump()).model_dump(
-            mode="json"
-        )
+        # Announced and amended events are snapshots (same fields, unknown ones kept).
+        dossier.snapshot = data.model_dump(mode="json")
         dossier.case_kinds = list(items)
         dossier.updated_at = now
 

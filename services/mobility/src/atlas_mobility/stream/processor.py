@@ -14,6 +14,7 @@ events of a batch re-read after a crash change nothing twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +25,7 @@ from typing import Any
 import faust
 import structlog
 from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import insert, select
@@ -40,12 +42,14 @@ from atlas_events.consumer import (
     DLQ_REASON,
     DLQ_TOPIC,
     PermanentError,
+    is_connection_error,
 )
 from atlas_events.db import Database
-from atlas_events.kafka import make_producer
+from atlas_events.kafka import client_options, faust_credentials, make_producer
 from atlas_events.outbox import Outbox
 from atlas_events.registry import UnknownEventType
 from atlas_events.schemas import catalog, hr, mobility, requests
+from atlas_events.tracing import consume_span
 from atlas_mobility.cases.service import CaseHandler
 from atlas_mobility.config import MobilitySettings
 from atlas_mobility.context import MobilityContext
@@ -55,6 +59,7 @@ from atlas_mobility.spaces.service import SpaceDirectory
 from atlas_mobility.topics import CASE_KINDS
 
 log = structlog.get_logger(__name__)
+tracer = trace.get_tracer(__name__)
 
 STREAM_EVENTS = Counter(
     "atlas_mobility_stream_events_total",
@@ -125,7 +130,10 @@ class StreamProcessor:
         self.tables = outbox.tables
         self.app: faust.App | None = None
         self._dlq: AIOKafkaProducer | None = None
-        self._busy = asyncio.Lock()
+        self._dlq_lock = asyncio.Lock()
+        # One lock per agent: agents overlap (each batch is its own transaction, its rows locked
+        # in a sorted order), and `stop` takes them all to let the batches in hand finish.
+        self._busy: dict[str, asyncio.Lock] = {}
         self._stopping = False
 
     # ---- what each agent does -------------------------------------------------------------------
@@ -175,9 +183,11 @@ class StreamProcessor:
         datas = [d.data for d in deliveries]
         await decision.prefetch(datas)  # type: ignore[arg-type]
         for delivery in deliveries:
-            outcome = await decision.apply(delivery.event, delivery.data)  # type: ignore[arg-type]
+            with _delivery_span(delivery):
+                outcome = await decision.apply(delivery.event, delivery.data)  # type: ignore[arg-type]
             if outcome != "applied":  # applied ones are counted with the batch
                 STREAM_EVENTS.labels("ingest", outcome).inc()
+        await decision.flush()
 
     def _handler_apply(self, kind: str) -> BatchApply:
         async def apply(
@@ -187,11 +197,13 @@ class StreamProcessor:
             await handler.prefetch([d.data.case_id for d in deliveries])  # type: ignore[attr-defined]
             for delivery in deliveries:
                 data = delivery.data
-                if isinstance(data, mobility.HandlerCaseClosed):
-                    await handler.apply_closed(kind, data)
-                else:
-                    assert isinstance(data, mobility.HandlerCase)
-                    await handler.apply_item(kind, data)
+                with _delivery_span(delivery):
+                    if isinstance(data, mobility.HandlerCaseClosed):
+                        await handler.apply_closed(kind, data)
+                    else:
+                        assert isinstance(data, mobility.HandlerCase)
+                        await handler.apply_item(kind, data)
+            await handler.flush()
 
         return apply
 
@@ -205,7 +217,9 @@ class StreamProcessor:
         for delivery in deliveries:
             data = delivery.data
             assert isinstance(data, requests.RequestSubmitted | requests.RequestStatusChanged)
-            await handler.apply_request(data)
+            with _delivery_span(delivery):
+                await handler.apply_request(data)
+        await handler.flush()
 
     async def _apply_spaces(
         self, session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
@@ -213,7 +227,8 @@ class StreamProcessor:
         directory = SpaceDirectory(session, self.context.refdata_dir)
         for delivery in deliveries:
             assert isinstance(delivery.data, catalog.SpaceSnapshot)
-            await directory.apply_snapshot(delivery.data)
+            with _delivery_span(delivery):
+                await directory.apply_snapshot(delivery.data)
 
     # ---- the faust app --------------------------------------------------------------------------
 
@@ -224,6 +239,7 @@ class StreamProcessor:
             f"{settings.topic_prefix}{settings.stream_app_id}",
             broker=brokers,
             store="memory://",
+            datadir=str(settings.stream_datadir()),  # never `<app id>-data` in the cwd
             autodiscover=False,
             web_enabled=False,
             processing_guarantee="at_least_once",
@@ -237,6 +253,7 @@ class StreamProcessor:
             broker_commit_interval=settings.stream_commit_interval,
             broker_max_poll_records=settings.stream_batch_size,
             stream_buffer_maxsize=max(4096, settings.stream_batch_size * 4),
+            broker_credentials=faust_credentials(settings),  # SASL/TLS as the other clients
         )
         for spec in self.specs():
             self._add_agent(app, spec)
@@ -246,14 +263,34 @@ class StreamProcessor:
         topic = app.topic(spec.topic, key_serializer="raw", value_serializer="raw")
         size = self.settings.stream_batch_size
         within = self.settings.stream_batch_within
+        linger = self.settings.stream_batch_linger
+        # Events are taken in chunks. A full chunk with more events already queued behind it is
+        # a backlog: the batch grows (up to `size`, for at most `linger` s) so a burst is applied
+        # in few large transactions. Otherwise what is held is applied at once (a take yields
+        # only when events arrive, so holding without a queue behind could wait forever).
+        chunk = max(1, size // 10)
+        busy = self._busy.setdefault(spec.name, asyncio.Lock())
 
         async def agent(stream: Any) -> None:
-            async for events in stream.noack_take(size, within=within):
-                records = [_raw(e) for e in events]
-                async with self._busy:
+            held: list[Any] = []
+            since = 0.0
+            async for events in stream.noack_take(chunk, within=within):
+                if not held:
+                    since = time.monotonic()
+                held.extend(events)
+                if (
+                    len(events) >= chunk
+                    and len(held) < size
+                    and time.monotonic() - since < linger
+                    and _queued(stream) > 0
+                ):
+                    continue
+                records = [_raw(e) for e in held]
+                async with busy:
                     await self.process(spec, records)
-                for event in events:
+                for event in held:  # acknowledged only once in the database
                     await stream.ack(event)
+                held = []
 
         agent.__name__ = agent.__qualname__ = f"mobility_{spec.name.replace('-', '_')}"
         app.agent(topic, name=f"mobility.{spec.name}", concurrency=1)(agent)
@@ -267,10 +304,11 @@ class StreamProcessor:
         """Let the batch in hand finish, then stop faust (unacknowledged events are re-read)."""
         self._stopping = True
         try:
-            async with asyncio.timeout(15):
-                async with self._busy:
-                    if self.app is not None:
-                        await self.app.stop()
+            async with asyncio.timeout(15), contextlib.AsyncExitStack() as held:
+                for lock in self._busy.values():
+                    await held.enter_async_context(lock)
+                if self.app is not None:
+                    await self.app.stop()
         except TimeoutError:
             if self.app is not None:
                 await self.app.stop()
@@ -370,23 +408,36 @@ class StreamProcessor:
         STREAM_EVENTS.labels(spec.name, "applied").inc(len(todo))
 
     async def _apply_alone(self, spec: AgentSpec, delivery: Delivery) -> None:
+        """Apply one event with bounded retries; dead-letter it only when the event is at fault.
+
+        A lost database connection (restart, failover) is not the event's fault: it is retried
+        for as long as the database is away, never parked, unless the worker is stopping (then
+        the batch is left unacknowledged and re-read by the next worker).
+        """
         delay = 0.2
         attempts = self.settings.stream_max_attempts
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
             try:
                 await self._apply(spec, [delivery])
                 return
             except asyncio.CancelledError:
                 raise
             except PermanentError as exc:
-                await self._dead_letter(spec, delivery.raw, _reason(exc), attempts=attempt)
+                await self._dead_letter(spec, delivery.raw, _reason(exc), attempts=attempt + 1)
                 return
             except Exception as exc:
-                if attempt == attempts:
-                    reason = f"failed after {attempt} attempts: {_reason(exc)}"
-                    await self._dead_letter(spec, delivery.raw, reason, attempts=attempt)
-                    return
-                log.warning("stream_retry", agent=spec.name, attempt=attempt, error=repr(exc))
+                if is_connection_error(exc):
+                    if self._stopping:
+                        raise
+                    log.warning("stream_database_unavailable", agent=spec.name, error=repr(exc))
+                else:
+                    attempt += 1
+                    if attempt >= attempts:
+                        reason = f"failed after {attempt} attempts: {_reason(exc)}"
+                        await self._dead_letter(spec, delivery.raw, reason, attempts=attempt)
+                        return
+                    log.warning("stream_retry", agent=spec.name, attempt=attempt, error=repr(exc))
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
                 delay = min(delay * 2, 5.0)
 
@@ -408,16 +459,19 @@ class StreamProcessor:
         delay = 0.2
         while True:
             try:
-                if self._dlq is None:
-                    producer = make_producer(
-                        self.settings.kafka_bootstrap, client_id=f"{consumer}-dlq"
-                    )
-                    try:
-                        await producer.start()
-                    except BaseException:
-                        await producer.stop()
-                        raise
-                    self._dlq = producer
+                async with self._dlq_lock:  # agents overlap: start one producer, not several
+                    if self._dlq is None:
+                        producer = make_producer(
+                            self.settings.kafka_bootstrap,
+                            client_id="mobility.stream-dlq",
+                            kafka_options=client_options(self.settings),
+                        )
+                        try:
+                            await producer.start()
+                        except BaseException:
+                            await producer.stop()
+                            raise
+                        self._dlq = producer
                 await self._dlq.send_and_wait(
                     f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers
                 )
@@ -437,6 +491,28 @@ class StreamProcessor:
             offset=record.offset,
             reason=reason,
         )
+
+
+def _delivery_span(delivery: Delivery) -> contextlib.AbstractContextManager[trace.Span]:
+    """The span of one delivery, child of the trace its record carries: the outbox events
+    emitted while applying it carry that trace on (the sink keeps each event's context)."""
+    return consume_span(
+        tracer,
+        f"{delivery.raw.topic} process",
+        delivery.raw.headers,
+        **{
+            "messaging.consumer.group.name": "mobility",
+            "cloudevents.event_type": delivery.event.type,
+        },
+    )
+
+
+def _queued(stream: Any) -> int:
+    """Events waiting in the stream's channel queue, not yet taken (0 if it cannot tell)."""
+    try:
+        return int(stream.channel.queue.qsize())
+    except Exception:  # a channel without a queue: never hold a batch for it
+        return 0
 
 
 def _raw(event: Any) -> RawRecord:

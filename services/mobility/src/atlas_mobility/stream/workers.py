@@ -35,13 +35,14 @@ class StreamWorker:
             outbox=runtime.outbox,
         )
         self._bootstrap = settings.kafka_bootstrap
+        self._kafka_options = runtime.kafka_options
         self._registry = context.registry
         self._stop = asyncio.Event()
         self.started = asyncio.Event()
 
     async def run(self) -> None:
         # Auto topic creation is off on the platform's brokers: create ours before faust reads.
-        await ensure_topics(self._bootstrap, self._registry)
+        await ensure_topics(self._bootstrap, self._registry, kafka_options=self._kafka_options)
         await self.processor.start()
         self.started.set()
         try:
