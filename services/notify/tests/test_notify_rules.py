@@ -130,6 +130,11 @@ async def test_the_other_rules_map_events_to_templates_and_recipients(
             "mutation_id": "TERRE-2027-004211", "case_id": "TERRE-2027-004211:logement",
             "case_kind": "logement", "atlas_id": "toulon", "agent_id": AGENT,
             "milestone": "visite_logement", "due_date": "2027-07-30", "emitted_at": NOW})),
+        ("mobility.dossiers.v1", event(mobility.MILESTONE_DUE, {
+            "mutation_id": "TERRE-2027-004211", "case_id": "TERRE-2027-004211:logement",
+            "case_kind": "logement", "atlas_id": "toulon", "agent_id": AGENT,
+            "milestone": "demande_logement", "due_date": "2027-03-02", "emitted_at": NOW,
+            "reminder": "overdue", "urgent": True})),
         ("mobility.dossiers.v1", event(mobility.DOSSIER_AMENDED, {
             "mutation_id": "TERRE-2027-004211", "revision": 2, "agent_id": AGENT,
             "status": "ouvert", "destination_atlas_id": "toulon",
@@ -162,6 +167,7 @@ async def test_the_other_rules_map_events_to_templates_and_recipients(
 
     expected_agent = {
         "mobility.milestone_due",
+        "mobility.milestone_overdue",
         "mobility.dossier_amended",
         "mobility.dossier_cancelled",
         "requests.status_changed",
@@ -169,6 +175,7 @@ async def test_the_other_rules_map_events_to_templates_and_recipients(
     }
     expected_staff = {
         "mobility.milestone_due_staff",
+        "mobility.milestone_overdue_staff",
         "mobility.dossier_amended_staff",
         "mobility.dossier_cancelled_staff",
         "requests.sla_breached",

@@ -20,6 +20,7 @@ from atlas_events.schemas.notify import (
     DeliveryStatusChanged,
     Recipient,
 )
+from atlas_notify import metrics
 from atlas_notify.db import as_utc, rowcount, utcnow
 from atlas_notify.directory.repository import DirectoryRepository
 from atlas_notify.dispatch.wakeup import request_dispatch
@@ -158,6 +159,8 @@ async def transition_many(
         for name, value in values.items():
             set_committed_value(delivery, name, value)
         await emit(session, outbox, notification, delivery, previous=previous, at=now)
+        if new in TERMINAL:
+            metrics.count_final(session, delivery.channel, new.value)
     return refused
 
 

@@ -40,6 +40,7 @@ def build_consumers(runtime: Runtime, policy: Callable[[], NotifyPolicy]) -> lis
             db=runtime.db,
             tables=event_tables,
             bootstrap=settings.kafka_bootstrap,
+            kafka_options=runtime.kafka_options,
             registry=registry,
         ),
         ConsumerRunner(
@@ -49,6 +50,7 @@ def build_consumers(runtime: Runtime, policy: Callable[[], NotifyPolicy]) -> lis
             db=runtime.db,
             tables=event_tables,
             bootstrap=settings.kafka_bootstrap,
+            kafka_options=runtime.kafka_options,
             registry=registry,
         ),
     ]

@@ -197,12 +197,15 @@ async def milestone_due(session: AsyncSession, d: Delivery) -> list[Send]:
         "due_date": fr_date(data.due_date),
         "case": CASE_LABELS.get(data.case_kind, data.case_kind),
     }
+    # The overdue reminder says so: the same words twice would read as a duplicate.
+    template = (
+        "mobility.milestone_overdue" if data.reminder == "overdue" else "mobility.milestone_due"
+    )
     return [
-        Send(agent(data.agent_id), "mobility.milestone_due", params, ("in_app", "email"),
-             data.mutation_id),
+        Send(agent(data.agent_id), template, params, ("in_app", "email"), data.mutation_id),
         Send(
             space(data.atlas_id),
-            "mobility.milestone_due_staff",
+            f"{template}_staff",
             {**params, "agent_id": data.agent_id, "mutation_id": data.mutation_id},
             STAFF_CHANNELS,
             data.mutation_id,

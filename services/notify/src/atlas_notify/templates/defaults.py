@@ -126,6 +126,58 @@ DEFAULT_TEMPLATES: dict[str, TemplateCreate] = {
         in_app_title="Échéance : {{ milestone }}",
         in_app_body="Démarche {{ case }}, à faire avant le {{ due_date }}.",
     ),
+    "requests.board_match_suggested": TemplateCreate(
+        category="requests",
+        description="À l’auteur d’une annonce d’entraide : une annonce proche correspond.",
+        variables={"proximity": "commune"},
+        in_app_title="Une annonce correspond à la vôtre",
+        in_app_body=(
+            "Une offre ou une demande d'entraide proche de vous ({{ proximity }}) correspond à"
+            " votre annonce. Acceptez la mise en relation pour échanger vos coordonnées."
+        ),
+    ),
+    "requests.board_contact_shared": TemplateCreate(
+        category="requests",
+        description="Aux deux auteurs : mise en relation acceptée, contacts visibles.",
+        variables={"proximity": "commune"},
+        in_app_title="Mise en relation acceptée",
+        in_app_body=(
+            "Les deux parties ont accepté la mise en relation ({{ proximity }}) : vos"
+            " coordonnées sont désormais visibles dans l'annonce."
+        ),
+    ),
+    "mobility.milestone_overdue": TemplateCreate(
+        category="mobility",
+        description="À l'agent : une étape de sa mobilité est en retard.",
+        variables={"milestone": "visite logement", "due_date": "30/07/2027", "case": "logement"},
+        email_subject="En retard : {{ milestone }} (échéance du {{ due_date }})",
+        email_body=(
+            "Bonjour,\n\nL'étape « {{ milestone }} » de votre démarche {{ case }} devait être"
+            " faite avant le {{ due_date }}. Votre espace ATLAS peut vous aider à la rattraper."
+            + _SIGNATURE
+        ),
+        sms_body="ATLAS : etape {{ milestone }} en retard (echeance {{ due_date }}).",
+        in_app_title="En retard : {{ milestone }}",
+        in_app_body="Démarche {{ case }}, échéance dépassée le {{ due_date }}.",
+    ),
+    "mobility.milestone_overdue_staff": TemplateCreate(
+        category="mobility",
+        description="À l'équipe : une étape d'un dossier est en retard.",
+        variables={
+            "milestone": "visite logement",
+            "due_date": "30/07/2027",
+            "case": "logement",
+            "agent_id": "2019123456",
+            "mutation_id": "TERRE-2027-004211",
+        },
+        email_subject="Retard {{ milestone }} ({{ mutation_id }})",
+        email_body=(
+            "Dossier {{ mutation_id }}, agent {{ agent_id }} : l'étape « {{ milestone }} »"
+            " ({{ case }}) est en retard, échéance du {{ due_date }}." + _SIGNATURE
+        ),
+        in_app_title="Retard {{ milestone }}",
+        in_app_body="Dossier {{ mutation_id }} ({{ case }}) : échéance du {{ due_date }} dépassée.",
+    ),
     "mobility.milestone_due_staff": TemplateCreate(
         category="mobility",
         description="À l'équipe : une étape d'un dossier arrive à échéance.",
@@ -202,7 +254,9 @@ DEFAULT_TEMPLATES: dict[str, TemplateCreate] = {
         email_subject="Mode crise {{ state }} : {{ space }}",
         email_body=(
             "Le mode crise est {{ state }} pour {{ space }}.\nMotif : {{ reason }}.\n"
-            "Seules les prestations essentielles restent ouvertes en mode crise." + _SIGNATURE
+            "En mode crise, les prestations non essentielles ne sont plus proposées au guichet"
+            " (téléphone et en ligne restent ouverts) et les prestations de crise sont ouvertes."
+            + _SIGNATURE
         ),
         sms_body="ATLAS : mode crise {{ state }} pour {{ space }}. Motif : {{ reason }}",
         in_app_title="Mode crise {{ state }}",

@@ -32,4 +32,5 @@ def request_status_consumer(runtime: Runtime, settings: VaultSettings) -> Consum
         db=runtime.db,
         tables=runtime.service.tables,
         bootstrap=settings.kafka_bootstrap,
+        kafka_options=runtime.kafka_options,
     )
