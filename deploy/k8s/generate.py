@@ -41,13 +41,21 @@ class Svc:
     env: dict[str, str] = field(default_factory=dict)
     egress_ports: tuple[tuple[str, int], ...] = ()  # (pod label selector "k=v", port)
     external_egress: tuple[int, ...] = ()  # ports reached outside the cluster (SMTP, SMS)
+    # Workers hold the consumer, relay and dispatch metrics the alerts read: Prometheus scrapes
+    # them there (atlas_events.service.run_worker serves `<PREFIX>METRICS_PORT`).
     worker_metrics_port: int | None = None
     blob_volume: bool = False
 
 
 SERVICES: tuple[Svc, ...] = (
-    Svc("catalog", 8101, ("catalog.",), env={"ATLAS_CATALOG_REFDATA_DIR": "/app/refdata"}),
-    Svc("requests", 8102, ("requests.",)),
+    Svc(
+        "catalog",
+        8101,
+        ("catalog.",),
+        env={"ATLAS_CATALOG_REFDATA_DIR": "/app/refdata"},
+        worker_metrics_port=9101,
+    ),
+    Svc("requests", 8102, ("requests.",), worker_metrics_port=9102),
     Svc(
         "mobility",
         8103,
@@ -63,6 +71,7 @@ SERVICES: tuple[Svc, ...] = (
         ("notify.",),
         env={"ATLAS_NOTIFY_SIMULATED_RECIPIENTS": "false"},
         external_egress=(587, 443),
+        worker_metrics_port=9104,
     ),
     Svc(
         "vault",
@@ -75,6 +84,7 @@ SERVICES: tuple[Svc, ...] = (
         },
         egress_ports=(("app.kubernetes.io/name=openbao", 8200),),
         blob_volume=True,
+        worker_metrics_port=9105,
     ),
 )
 
