@@ -9,12 +9,12 @@ ATLAS_HOME := $(CURDIR)/.atlas
 export ATLAS_HOME
 
 PACKAGES := libs/events tools/devstack services/catalog services/requests \
-            services/mobility services/notify services/vault
+            services/mobility services/notify services/vault services/dashboard
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 SRC := libs/events/src tools/devstack/src $(wildcard services/*/src)
 LINT_PATHS := libs tools services tests bench
 
-.PHONY: help setup infra kafka-jars postgres-server clamd promtool k8s-tools k8s-check lint format typecheck test test-fast contracts run demo bench clean
+.PHONY: help setup infra kafka-jars postgres-server clamd promtool chromium k8s-tools k8s-check lint format typecheck test test-fast contracts run demo bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,10 @@ promtool: ## Install promtool (Debian package prometheus) if missing, to check t
 	@command -v promtool >/dev/null || { test "$$(id -u)" = 0 || { echo "promtool missing: apt-get install prometheus as root"; exit 1; }; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }; }
 
+chromium: ## Install headless Chromium and its driver (Debian packages) for the dashboard test
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { test "$$(id -u)" = 0 || { echo "chromium missing: apt-get install chromium chromium-driver as root"; exit 1; }; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; }; }
+
 $(KUSTOMIZE_STAMP):
 	GOBIN=$(ATLAS_HOME)/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	touch $@
@@ -62,7 +66,7 @@ k8s-tools: setup $(KUSTOMIZE_STAMP) $(CHECKOV_STAMP) ## kustomize (go install) a
 k8s-check: k8s-tools promtool ## Dockerfiles (hadolint) and k8s overlays (kustomize, schemas, checkov, promtool)
 	$(VENV)/bin/pytest tests/platform/test_deploy.py
 
-infra: kafka-jars postgres-server clamd promtool k8s-tools ## Everything the tests need besides Python packages
+infra: kafka-jars postgres-server clamd promtool chromium k8s-tools ## Everything the tests need besides Python packages
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -83,7 +87,7 @@ test: setup infra lint ## Lint, then the whole suite on a real Kafka broker and 
 test-fast: setup ## The suite without lint (infra is started by the fixtures)
 	$(VENV)/bin/pytest -x
 
-run: setup kafka-jars ## Start the broker and every service on 127.0.0.1 (Ctrl-C stops all)
+run: setup kafka-jars ## Start the broker, every service and the ops dashboard (:8100) on 127.0.0.1
 	$(PY) -m atlas_devstack.run
 
 demo: setup ## Publish a handful of mutations to a running `make run` and print what happened

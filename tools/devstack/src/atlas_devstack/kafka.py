@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,10 +129,15 @@ class KafkaBroker:
         controller_port: int = 9093,
         heap: str = "768m",
         data_dir: Path | None = None,
+        sasl_port: int | None = None,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
+        """`sasl_port` (opt-in) adds a SASL_PLAINTEXT SCRAM-SHA-512 listener for `scram_users`."""
         self.home = Path(home).resolve()
         self.port = port
         self.controller_port = controller_port
+        self.sasl_port = sasl_port
+        self.scram_users = dict(scram_users or {})
         self.heap = heap
         self.data_dir = Path(data_dir).resolve() if data_dir else self.home / "data"
         self.libs_dir = libs_dir()
@@ -146,6 +151,13 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         """The bootstrap servers string clients use."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """The SASL listener's bootstrap servers (SCRAM-SHA-512 over plaintext, as in tests)."""
+        if self.sasl_port is None:
+            raise BrokerError("this broker has no SASL listener (pass sasl_port)")
+        return f"127.0.0.1:{self.sasl_port}"
 
     # ---- jars and configuration -------------------------------------------------------------
 
@@ -202,6 +214,16 @@ class KafkaBroker:
             # Topics come from the registry (atlas_events.kafka.ensure_topics), never from a typo.
             "auto.create.topics.enable": "false",
         }
+        if self.sasl_port is not None:
+            # Clients may authenticate on a second listener; the broker itself stays on PLAINTEXT.
+            sasl = f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}"
+            settings["listeners"] += f",{sasl}"
+            settings["advertised.listeners"] += f",{sasl}"
+            settings["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            settings["sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
+            settings["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
         lines = ["# Written by atlas_devstack.kafka; edits are overwritten at each start."]
         lines += [f"{key}={value}" for key, value in settings.items()]
         return "\n".join(lines) + "\n"
@@ -257,6 +279,12 @@ class KafkaBroker:
             _random_cluster_id(),
             "-c",
             str(self.config_path),
+            # KRaft stores SCRAM credentials in the metadata log: written once, at format time.
+            *(
+                arg
+                for name, password in self.scram_users.items()
+                for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
+            ),
             heap="256m",  # formatting needs little; the broker's heap setting is for serving
         )
         result = subprocess.run(
@@ -306,8 +334,8 @@ class KafkaBroker:
             return
         self.ensure_jars()
         self.write_config()
-        for port in (self.port, self.controller_port):
-            if _port_in_use(port):
+        for port in (self.port, self.controller_port, self.sasl_port):
+            if port is not None and _port_in_use(port):
                 raise BrokerError(
                     f"port 127.0.0.1:{port} is already in use by another process; stop it or "
                     f"choose other ports"

@@ -1,8 +1,9 @@
 """`make run`: the Kafka broker plus every service as a supervised process, stopped by Ctrl-C.
 
-Usage: `python -m atlas_devstack.run`. Processes come from `PROCESS_TABLE`; add a line there for
-a new service or worker. Each process runs in its own process group, its output is prefixed
-with its name on the console and appended to `.atlas/logs/<name>.log`.
+Usage: `python -m atlas_devstack.run`. Processes come from `PROCESS_TABLE` (the services) and
+`OPS_TABLE` (the ops dashboard); add a line there for a new service or worker. Each process
+runs in its own process group, its output is prefixed with its name on the console and
+appended to `.atlas/logs/<name>.log`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from atlas_devstack.paths import atlas_dir, repo_root
 
 KAFKA_PORT = 9092
 KAFKA_CONTROLLER_PORT = 9093
+MAIL_PORT = 8025  # the local SMTP sink notify sends to under `make run`
 READY_TIMEOUT = 90.0
 STOP_GRACE = 10.0
 
@@ -61,6 +63,10 @@ PROCESS_TABLE: tuple[TableEntry, ...] = (
     TableEntry("notify", "atlas_notify", "notify", 8104),
     TableEntry("vault", "atlas_vault", "vault", 8105),
 )
+
+# Processes that only watch the platform (they read its topics, no service depends on them).
+# Kept apart so that tests starting "the services" from PROCESS_TABLE do not start them too.
+OPS_TABLE: tuple[TableEntry, ...] = (TableEntry("dashboard", "atlas_dashboard", "dashboard", 8100),)
 
 
 def build_specs(
@@ -420,6 +426,27 @@ def _ensure_topics(bootstrap: str) -> None:
         print(f"created {len(created)} topics", flush=True)
 
 
+def with_mail_sink(specs: Sequence[ProcessSpec], atlas: Path) -> list[ProcessSpec]:
+    """Add the local SMTP sink (e-mails kept in .atlas/mail) and point notify at it."""
+    from dataclasses import replace
+
+    python = next((s.argv[0] for s in specs), sys.executable)
+    sink = ProcessSpec(
+        "mail",
+        (
+            python,
+            "-m",
+            "atlas_devstack.mailsink",
+            "--port",
+            str(MAIL_PORT),
+            "--dir",
+            str(atlas / "mail"),
+        ),
+    )
+    smtp = {"ATLAS_NOTIFY_SMTP_HOST": "127.0.0.1", "ATLAS_NOTIFY_SMTP_PORT": str(MAIL_PORT)}
+    return [sink] + [replace(s, env={**s.env, **smtp}) if s.name == "notify" else s for s in specs]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `make run`."""
     parser = argparse.ArgumentParser(prog="python -m atlas_devstack.run", description=__doc__)
@@ -438,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=atlas / "kafka" / "data",
     )
     return run(
-        build_specs(repo, broker.bootstrap, atlas / "data"),
+        with_mail_sink(
+            build_specs(repo, broker.bootstrap, atlas / "data", PROCESS_TABLE + OPS_TABLE), atlas
+        ),
         log_dir=atlas / "logs",
         state_dir=atlas / "run",
         broker=broker,
