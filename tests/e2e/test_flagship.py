@@ -10,77 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from e2e_platform import Mailbox, Platform, free_port, poll, start_platform
 
 from atlas_devstack.hrsim import PlanGenerator, load_garrisons, planned, publish
-from atlas_devstack.run import ProcessSpec, Supervisor, build_specs
-from atlas_events.auth import LocalSigningKey, Role
-from atlas_events.kafka import ensure_topics
+from atlas_events.auth import Role
 from atlas_events.schemas import hr
-
-REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("catalog", "requests", "mobility", "notify", "vault")
-T = TypeVar("T")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def poll(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Call `probe` until it returns something truthy; fail saying `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
-
-
-class Mailbox:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.content if isinstance(envelope.content, bytes) else b""
-        parsed = message_from_bytes(content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        with self._lock:
-            self.messages.append(([str(r) for r in envelope.rcpt_tos], parsed))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self._lock:
-            return [m for rcpts, m in self.messages if address in rcpts]
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[int, Mailbox]]:
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         yield controller.port, mailbox
@@ -96,32 +44,6 @@ def clamd_address() -> Iterator[str]:
         yield server.address
 
 
-@dataclass
-class Platform:
-    """The five services started as processes, and tokens for them."""
-
-    ports: dict[str, int]
-    key: LocalSigningKey
-    supervisor: Supervisor
-
-    def url(self, service: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}{path}"
-
-    def client(self, sub: str, *roles: Role, atlas_id: str | None = None) -> httpx.Client:
-        token = self.key.issue(sub, list(roles), atlas_id=atlas_id)
-        return httpx.Client(
-            headers={"Authorization": f"Bearer {token}"}, timeout=10, trust_env=False
-        )
-
-    def logs(self) -> str:
-        parts = []
-        for name in SERVICES:
-            path = self.supervisor.log_dir / f"{name}.log"
-            if path.exists():
-                parts.append(f"--- {name}\n{path.read_text(errors='replace')[-1500:]}")
-        return "\n".join(parts)
-
-
 @pytest.fixture
 def platform(
     tmp_path: Path,
@@ -131,9 +53,6 @@ def platform(
     clamd_address: str,
 ) -> Iterator[Platform]:
     home = tmp_path / "atlas"
-    key = LocalSigningKey.load_or_create(home / "keys" / "jwt-ed25519.pem")
-    asyncio.run(ensure_topics(kafka_bootstrap))  # what `make run` does before the services
-    ports = {name: _free_port() for name in SERVICES}
     extra: dict[str, dict[str, str]] = {
         "notify": {
             "ATLAS_NOTIFY_SMTP_HOST": "127.0.0.1",
@@ -147,25 +66,10 @@ def platform(
             "ATLAS_VAULT_DATA_DIR": str(home / "vault"),
         },
     }
-    specs: list[ProcessSpec] = []
-    for spec in build_specs(REPO, kafka_bootstrap, home / "data"):
-        prefix = f"ATLAS_{spec.name.upper()}_"
-        url = f"http://127.0.0.1:{ports[spec.name]}"
-        env = {
-            **spec.env,
-            "ATLAS_HOME": str(home),
-            f"{prefix}DATABASE_URL": database_url(),
-            f"{prefix}PORT": str(ports[spec.name]),
-            **extra.get(spec.name, {}),
-        }
-        specs.append(replace(spec, env=env, url=url, ready_url=f"{url}/readyz"))
-    supervisor = Supervisor(specs, home / "logs", home / "run", console=io.StringIO())
-    try:
-        supervisor.start_all()
-        supervisor.wait_ready(timeout=90)
-        yield Platform(ports, key, supervisor)
-    finally:
-        supervisor.stop_all(grace=10)
+    with start_platform(
+        home, kafka_bootstrap, lambda _service: database_url(), extra_env=extra
+    ) as started:
+        yield started
 
 
 def _mutation(seed: int) -> tuple[hr.MutationAnnounced, Any]:

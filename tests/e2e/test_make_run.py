@@ -1,9 +1,11 @@
-"""`make run` (CONTRACTS.md §3): broker and five services ready, one token for all, clean stop."""
+"""`make run` (CONTRACTS.md §3): broker, five services and the ops dashboard ready, one token for
+all, clean stop."""
 
 from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -13,7 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-SERVICES = {"catalog": 8101, "requests": 8102, "mobility": 8103, "notify": 8104, "vault": 8105}
+from atlas_devstack.run import MAIL_PORT
+
+SERVICES = {
+    "catalog": 8101,
+    "requests": 8102,
+    "mobility": 8103,
+    "notify": 8104,
+    "vault": 8105,
+    "dashboard": 8100,
+}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -41,7 +52,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def free_ports() -> None:
-    busy = [p for p in (9092, 9093, *SERVICES.values()) if _port_open(p)]
+    busy = [p for p in (9092, 9093, MAIL_PORT, *SERVICES.values()) if _port_open(p)]
     if busy:
         pytest.fail(f"ports {busy} are in use: stop the running `make run` first")
 
@@ -98,7 +109,7 @@ class Platform:
         while any(_alive(pid) for pid in self.pids) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert [pid for pid in self.pids if _alive(pid)] == []
-        assert [p for p in (9092, *SERVICES.values()) if _port_open(p)] == []
+        assert [p for p in (9092, MAIL_PORT, *SERVICES.values()) if _port_open(p)] == []
 
 
 @pytest.mark.timeout(300)
@@ -114,6 +125,16 @@ def test_make_run_starts_everything_stops_cleanly_and_keeps_data(
         for port in SERVICES.values():
             assert _get(f"http://127.0.0.1:{port}/v1/whoami", token) == 200
             assert _get(f"http://127.0.0.1:{port}/v1/whoami") == 401
+        # The ops dashboard: its page opens in a browser without a token (local mode, 127.0.0.1),
+        # its JSON needs one.
+        page = httpx.get("http://127.0.0.1:8100/", timeout=5)
+        assert page.status_code == 200, page.text
+        assert "tableau de bord" in page.text
+        assert _get("http://127.0.0.1:8100/v1/overview") == 401
+        assert _get("http://127.0.0.1:8100/v1/overview", token) == 200
+        # The local mail sink notify sends to answers SMTP.
+        with smtplib.SMTP("127.0.0.1", MAIL_PORT, timeout=5) as smtp:
+            assert smtp.noop()[0] == 250
         admin = {"Authorization": f"Bearer {first.token('admin')}"}
         url = "http://127.0.0.1:8101/v1/prestations/HAB-005"
         version = httpx.get(url, headers=admin).json()["version"]
