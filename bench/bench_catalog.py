@@ -2,15 +2,14 @@
 
 The catalog runs as `python -m atlas_catalog` (uvicorn, its own process) on PostgreSQL with the
 reference data loaded; the baseline is a bare FastAPI endpoint served the same way, measured in
-the same run by the same httpx client. Targets (issue 3): p99 ≤ 25 ms, and at least half the
-baseline's throughput.
+the same run by the same load generator (raw keep-alive HTTP/1.1, `HttpLoad`). Targets
+(issue 3): p99 ≤ 25 ms, and at least half the baseline's throughput.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import secrets
 import socket
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import Result, percentile
+from bench.common import HttpLoad, Result, percentile
 
 CONCURRENCY = 8
 QUERIES: Sequence[str] = (
@@ -156,34 +155,15 @@ async def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float
 async def _load(
     base_url: str, paths: Sequence[str], headers: dict[str, str], seconds: float, pid: int
 ) -> Measure:
-    """CONCURRENCY clients looping over `paths` for `seconds`; every answer must be a 200."""
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    cycle = itertools.cycle(paths)
-    latencies: list[float] = []
-    errors = 0
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits) as client:
-
-        async def worker(stop_at: float) -> None:
-            nonlocal errors
-            while time.perf_counter() < stop_at:
-                path = next(cycle)
-                started = time.perf_counter()
-                response = await client.get(path)
-                elapsed = time.perf_counter() - started
-                if response.status_code != 200:
-                    errors += 1
-                    continue
-                latencies.append(elapsed)
-
-        # Warm-up: connections opened, caches filled; not measured.
-        await asyncio.gather(*(worker(time.perf_counter() + 1.0) for _ in range(CONCURRENCY)))
-        latencies.clear()
-        cpu = _cpu_seconds(pid)
-        begin = time.perf_counter()
-        await asyncio.gather(*(worker(begin + seconds) for _ in range(CONCURRENCY)))
-        wall = time.perf_counter() - begin
-        cpu = _cpu_seconds(pid) - cpu
-    return Measure(latencies, wall, errors, cpu)
+    """CONCURRENCY keep-alive connections looping over `paths` for `seconds` (200s only)."""
+    url = httpx.URL(base_url)
+    load = HttpLoad(url.host, url.port or 80, headers, concurrency=CONCURRENCY)
+    await load.run(paths, 1.0)  # warm-up: connections opened, caches filled; not measured
+    cpu = _cpu_seconds(pid)
+    begin = time.perf_counter()
+    latencies = await load.run(paths, seconds)
+    wall = time.perf_counter() - begin
+    return Measure(latencies, wall, 0, _cpu_seconds(pid) - cpu)
 
 
 def _index_latencies(rounds: int) -> list[float]:

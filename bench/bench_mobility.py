@@ -1,11 +1,13 @@
 """Mobility: an annual-plan burst of mutations, and steady 100 mutations/s latency.
 
-Burst: N HR mutation events (default 50,000; `--quick` 2,000) with a realistic household mix are
-published to `hr.mutations.v1` while the service runs in-process (API, faust agents, relay); the
-clock stops when every dossier and case is in PostgreSQL and every resulting `open_request`
-command has been published to `requests.commands.v1` (the requests service's own throughput is
-bench_requests'). Steady: 100 mutations/s; latency from publish to all of a mutation's cases
-being visible in the database (polled every 20 ms), p50 and p99.
+Burst: N HR mutation events (default 50,000; `--quick` 2,000; `ATLAS_BENCH_MOBILITY_N` sets N in
+either mode) with a realistic household mix are published to `hr.mutations.v1` while the service
+runs in-process (API, faust agents, relay) and the requests service runs its worker in its own
+process (as deployed: the command consumer and its relay, its own database); the clock stops
+when every dossier and case is in mobility's database, every outbox row is published, and every
+resulting request exists in the requests service's database. Steady: 100 mutations/s; latency
+from publish to all of a mutation's cases being visible in the database (polled every 20 ms),
+p50 and p99.
 
 Baseline, same broker, same run: raw aiokafka consume-and-produce of the same messages (read
 the HR topic, write each message to another topic, commit), as throughput for the burst and as
@@ -19,6 +21,8 @@ import json
 import os
 import random
 import secrets
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -40,8 +44,9 @@ STEADY_RATE = 100
 
 
 @asynccontextmanager
-async def infrastructure() -> AsyncIterator[tuple[str, str]]:
-    """(kafka bootstrap, database url): ATLAS_TEST_* servers if given, else local bench ones."""
+async def infrastructure() -> AsyncIterator[tuple[str, str, str]]:
+    """(kafka bootstrap, mobility database url, requests database url): ATLAS_TEST_* servers if
+    given, else local bench ones."""
     from atlas_devstack.kafka import KafkaBroker
     from atlas_devstack.paths import atlas_dir
     from atlas_devstack.postgres import PostgresEndpoint, PostgresServer
@@ -73,11 +78,14 @@ async def infrastructure() -> AsyncIterator[tuple[str, str]]:
         server.wait_ready()
         endpoint = server.endpoint
     name = f"atlas_bench_mobility_{secrets.token_hex(4)}"
+    requests_name = f"{name}_requests"
     endpoint.create_database(name)
+    endpoint.create_database(requests_name)
     try:
-        yield bootstrap, endpoint.url(name)
+        yield bootstrap, endpoint.url(name), endpoint.url(requests_name)
     finally:
         endpoint.drop_database(name)
+        endpoint.drop_database(requests_name)
         if server is not None and pg_started:
             server.stop()
         if broker is not None:
@@ -162,6 +170,7 @@ async def mobility_service(bootstrap: str, database_url: str, prefix: str) -> As
             database_url=database_url,
             kafka_bootstrap=bootstrap,
             auth_local_key_path=Path(tmp) / "jwt.pem",
+            stream_data_dir=Path(tmp) / "stream",
             run_workers=True,
             topic_prefix=prefix,
             log_level="WARNING",
@@ -178,6 +187,121 @@ async def mobility_service(bootstrap: str, database_url: str, prefix: str) -> As
             yield runtime
 
 
+@asynccontextmanager
+async def requests_worker(
+    bootstrap: str, database_url: str, prefix: str, refdata: Path
+) -> AsyncIterator[Any]:
+    """The requests service's worker process (command consumer, relay) on its own database,
+    its catalog replica seeded from the reference data; yields that database."""
+    from atlas_events.db import Database
+    from atlas_events.testing import wait_until
+
+    env = {
+        **os.environ,
+        "ATLAS_REQUESTS_DATABASE_URL": database_url,
+        "ATLAS_REQUESTS_KAFKA_BOOTSTRAP": bootstrap,
+        "ATLAS_REQUESTS_COMMANDS_TOPIC": f"{prefix}requests.commands.v1",
+        "ATLAS_REQUESTS_PRESTATIONS_TOPIC": f"{prefix}catalog.prestations.v1",
+        "ATLAS_REQUESTS_SPACES_TOPIC": f"{prefix}catalog.spaces.v1",
+        "ATLAS_REQUESTS_CONSUMER_GROUP_SUFFIX": f".{prefix}",
+        "ATLAS_REQUESTS_SLA_CHECK_SECONDS": "300",
+        "ATLAS_REQUESTS_LOG_LEVEL": "WARNING",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "requests.log"
+        env["ATLAS_REQUESTS_AUTH_LOCAL_KEY_PATH"] = str(Path(tmp) / "jwt.pem")
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "atlas_requests.worker",
+                env=env,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        db = Database(database_url)
+        try:
+
+            async def migrated() -> bool:
+                async with db.transaction() as session:
+                    found = await session.scalar(text("SELECT to_regclass('requests')"))
+                return found is not None and process.returncode is None
+
+            await wait_until(migrated, timeout=120, interval=0.2)
+            await seed_requests_catalog(db, refdata)
+            yield db
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+            await db.dispose()
+            if process.returncode not in (0, -signal.SIGTERM):
+                print(log.read_text(errors="replace")[-3000:])
+
+
+async def seed_requests_catalog(db: Any, refdata: Path) -> None:
+    """The requests service's catalog replica: every prestation and space of the reference."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    prestations = json.loads((refdata / "prestations.json").read_text(encoding="utf-8"))
+    spaces = json.loads((refdata / "spaces.json").read_text(encoding="utf-8"))
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO replica_prestations (code, version, title, category, channels,"
+                " essential, crisis_only, sla_days, withdrawn, updated_at) VALUES (:code, 1,"
+                " :title, :category, CAST(:channels AS JSON), :essential, :crisis_only,"
+                " :sla_days, false, :now) ON CONFLICT DO NOTHING"
+            ),
+            [
+                {
+                    "code": p["code"],
+                    "title": p["title"][:200],
+                    "category": p.get("domain", "")[:40],
+                    "channels": json.dumps(p.get("channels", [])),
+                    "essential": bool(p.get("essential")),
+                    "crisis_only": bool(p.get("crisis_only")),
+                    "sla_days": p.get("sla_days"),
+                    "now": now,
+                }
+                for p in prestations
+            ],
+        )
+        await session.execute(
+            text(
+                "INSERT INTO replica_spaces (atlas_id, version, name, commune_insee, departement,"
+                " overseas, crisis_mode, communes_covered, updated_at) VALUES (:atlas_id, 1,"
+                " :name, :commune, :departement, :overseas, false, CAST(:covers AS JSON), :now)"
+                " ON CONFLICT DO NOTHING"
+            ),
+            [
+                {
+                    "atlas_id": sp["atlas_id"],
+                    "name": sp["name"][:200],
+                    "commune": sp["commune_insee"],
+                    "departement": sp["departement"][:3],
+                    "overseas": sp.get("zone", "metro") != "metro",
+                    "covers": json.dumps(sp.get("covers", [])),
+                    "now": now,
+                }
+                for sp in spaces
+            ],
+        )
+
+
+async def requests_count(db: Any) -> int:
+    async with db.transaction() as session:
+        found = await session.scalar(
+            text("SELECT count(*) FROM requests WHERE case_id IS NOT NULL")
+        )
+    return int(found or 0)
+
+
 async def db_counts(db: Any) -> tuple[int, int, int]:
     async with db.transaction() as session:
         dossiers = await session.scalar(text("SELECT count(*) FROM mobility_dossiers"))
@@ -188,7 +312,9 @@ async def db_counts(db: Any) -> tuple[int, int, int]:
     return int(dossiers or 0), int(cases or 0), int(pending or 0)
 
 
-async def burst(runtime: Any, bootstrap: str, topic: str, messages: list[Any], cases: int) -> float:
+async def burst(
+    runtime: Any, requests_db: Any, bootstrap: str, topic: str, messages: list[Any], cases: int
+) -> float:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
     await producer.start()
     started = time.perf_counter()
@@ -200,7 +326,12 @@ async def burst(runtime: Any, bootstrap: str, topic: str, messages: list[Any], c
         await producer.stop()
     while True:
         dossiers, done_cases, pending = await db_counts(runtime.db)
-        if dossiers >= len(messages) and done_cases >= cases and pending == 0:
+        if (
+            dossiers >= len(messages)
+            and done_cases >= cases
+            and pending == 0
+            and await requests_count(requests_db) >= cases
+        ):
             return time.perf_counter() - started
         await asyncio.sleep(0.2)
 
@@ -350,26 +481,32 @@ async def raw_steady_latency(bootstrap: str, messages: list[Any], prefix: str) -
 
 async def run(quick: bool) -> list[Result]:
     from atlas_events.kafka import ensure_topics
+    from atlas_events.registry import REGISTRY
     from atlas_mobility.config import MobilitySettings
     from atlas_mobility.policy.policy import load_policy
     from atlas_mobility.topics import Topics
 
-    n = 2_000 if quick else int(os.environ.get("ATLAS_BENCH_MOBILITY_N", "50000"))
+    n = int(os.environ.get("ATLAS_BENCH_MOBILITY_N") or (2_000 if quick else 50_000))
     steady_seconds = 10.0 if quick else 60.0
     settings = MobilitySettings()
     assert settings.refdata_dir is not None
     policy = load_policy(settings.milestone_policy_path)
     plan = Plan(settings.refdata_dir)
     results: list[Result] = []
-    async with infrastructure() as (bootstrap, database_url):
+    async with infrastructure() as (bootstrap, database_url, requests_url):
         prefix = f"bench{uuid.uuid4().hex[:6]}."
         topics = Topics(prefix)
         await ensure_topics(bootstrap, topics.registry)
+        await ensure_topics(bootstrap, REGISTRY)  # the requests service's own event topics
         datas = [plan.mutation() for _ in range(n)]
         expected = sum(plan.expected_cases(d, policy) for d in datas)
         messages = [encode(d) for d in datas]
-        async with mobility_service(bootstrap, database_url, prefix) as runtime:
-            burst_s = await burst(runtime, bootstrap, topics.hr, messages, expected)
+        refdata = settings.refdata_dir
+        async with (
+            requests_worker(bootstrap, requests_url, prefix, refdata) as requests_db,
+            mobility_service(bootstrap, database_url, prefix) as runtime,
+        ):
+            burst_s = await burst(runtime, requests_db, bootstrap, topics.hr, messages, expected)
             latencies = await steady(runtime, bootstrap, topics.hr, plan, policy, steady_seconds)
 
         # Baseline: the same messages, consumed from the same topic and produced elsewhere.
@@ -387,7 +524,7 @@ async def run(quick: bool) -> list[Result]:
 
     name = "mobility"
     results.append(
-        Result(name, f"burst {n:,} mutations → dossiers, {expected:,} cases, commands", burst_s,
+        Result(name, f"burst {n:,} mutations → dossiers, {expected:,} cases, requests", burst_s,
                "s", "raw aiokafka consume+produce", raw_s, higher_is_better=False,
                target="≤ 60 s (50,000)")
     )  # fmt: skip
