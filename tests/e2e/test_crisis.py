@@ -195,7 +195,7 @@ def test_space_crisis_mode_reaches_search_counter_and_staff_then_restores(
     # Other spaces' staff are not asserted on here: notify may still be replaying crisis events
     # that earlier tests wrote to the shared broker. Routing per space is covered by notify's
     # rule tests; the switched space's own notices are counted exactly above.
-    assert notices[0]["recipient"] == atlas_id
+    assert notices[0]["recipient"] == {"kind": "space_staff", "id": atlas_id}
 
     # Switching off restores search and intake, and tells the staff once more.
     restored = admin.put(
