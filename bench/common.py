@@ -135,7 +135,10 @@ class HttpLoad:
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
     async def run(self, paths: Sequence[str], seconds: float) -> list[float]:
-        """Loop over `paths` from every connection for `seconds`; return each latency."""
+        """Loop over `paths` from every connection for `seconds`; return each latency.
+
+        Connections start at evenly spread places in `paths`, so a long list of distinct paths
+        is not walked by every connection in step."""
         requests = [self._request(p) for p in paths]
         latencies: list[float] = []
         stop_at = time.perf_counter() + seconds
@@ -143,7 +146,7 @@ class HttpLoad:
         async def connection(offset: int) -> None:
             reader, writer = await asyncio.open_connection(self.host, self.port)
             try:
-                index = offset
+                index = offset * len(requests) // self.concurrency
                 while time.perf_counter() < stop_at:
                     request = requests[index % len(requests)]
                     index += 1

@@ -74,6 +74,8 @@ async def test_create_update_withdraw_keeps_every_version(catalog: CatalogClient
     assert withdrawn.json()["status"] == "withdrawn"
     assert withdrawn.json()["version"] == 3
     assert "LOG-901" not in await catalog.search("relogement urgence sinistre")
+    # The very query answered at version 2: its kept page went with that revision's view.
+    assert "LOG-901" not in await catalog.search("relogement urgence", limit=3)
     again = await catalog.http.post(
         "/v1/prestations/LOG-901/withdraw", json={"version": 3}, headers=catalog.admin
     )

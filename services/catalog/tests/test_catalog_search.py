@@ -6,6 +6,7 @@ import pytest
 from catalog_factories import CatalogClient
 
 from atlas_catalog.search.index import SearchIndex
+from atlas_catalog.search.service import PageCache, SearchQuery
 from atlas_catalog.search.text import distance_at_most, fold, stem, terms
 
 MOVING = {"MOB-002", "MOB-003", "MOB-004", "MOB-005", "MOB-006", "MOB-020", "MOB-021", "MOB-016"}
@@ -188,3 +189,19 @@ def test_index_prefers_title_matches_and_all_words() -> None:
     assert index.ids[index.search("logement vacances")[0][0]] == "B"
     assert [index.ids[p] for p, _ in index.search("creche")] == ["C"]
     assert index.search("") == []
+
+
+def test_page_cache_keeps_pages_within_its_byte_budget_oldest_out_first() -> None:
+    cache = PageCache(budget=10)
+    first, second, third = SearchQuery(q="a"), SearchQuery(q="b"), SearchQuery(q="c")
+    cache.put(first, b"1234")
+    cache.put(second, b"5678")
+    assert cache.get(first) == b"1234"
+    cache.put(third, b"90ab")  # 12 bytes: the oldest page goes
+    assert cache.get(first) is None
+    assert (cache.get(second), cache.get(third), cache.size) == (b"5678", b"90ab", 8)
+    cache.put(second, b"56")  # replaced, not counted twice
+    assert cache.size == 6
+    cache.put(SearchQuery(q="huge"), b"x" * 11)  # larger than the budget: not kept
+    assert len(cache) == 2
+    assert SearchQuery(q="a", domains=("logement",)) != SearchQuery(q="a")

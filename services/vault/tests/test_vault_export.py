@@ -74,7 +74,8 @@ async def test_export_holds_originals_manifest_journal_receipts_and_verifies_off
     consultations = [e for e in journal if e["action"] == "read" and e["actor"] == STAFF]
     assert [e["request_id"] for e in consultations] == [request_id]
 
-    ok = _verify_cli(archive, "--public-key", key["x"])
+    # "=" form: a base64url key may start with "-", which argparse would take for an option.
+    ok = _verify_cli(archive, f"--public-key={key['x']}")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "OK: 2 documents" in ok.stdout
 
@@ -99,7 +100,7 @@ async def test_export_holds_originals_manifest_journal_receipts_and_verifies_off
     ):
         tampered = tmp_path / f"{edit.__name__}.zip"
         _rewrite(archive, tampered, edit)
-        refused = _verify_cli(tampered, "--public-key", key["x"])
+        refused = _verify_cli(tampered, f"--public-key={key['x']}")
         assert refused.returncode == 1, edit.__name__
         assert problem in refused.stdout, refused.stdout
 

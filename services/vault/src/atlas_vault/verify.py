@@ -58,7 +58,7 @@ def verify_export(path: Path, public_key: str | None = None) -> Verification:
         if key is None:
             key = str(manifest.get("public_key", {}).get("x", ""))
             result.notes.append(
-                "verified with the key embedded in the export; pass --public-key with the key "
+                "verified with the key embedded in the export; pass --public-key=KEY with the key "
                 "published by the vault (GET /v1/receipts/public-key) to rule out a re-signed copy"
             )
         if not verify_bytes(manifest_bytes, archive.read("manifest.sig").decode().strip(), key):
@@ -136,7 +136,13 @@ def _check_journal(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m atlas_vault.verify", description=__doc__)
     parser.add_argument("archive", type=Path, help="the ZIP file from GET /v1/export")
-    parser.add_argument("--public-key", help="the vault's Ed25519 public key (JWK `x`, base64url)")
+    parser.add_argument(
+        "--public-key",
+        help=(
+            "the vault's Ed25519 public key (JWK `x`, base64url); write --public-key=KEY, as a "
+            "key may start with '-'"
+        ),
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     result = verify_export(args.archive, args.public_key)

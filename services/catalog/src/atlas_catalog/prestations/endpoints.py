@@ -78,10 +78,10 @@ async def search_prestations(
     page = view.search(
         SearchQuery(
             q=q,
-            domains=domain or (),
-            providers=provider or (),
-            audiences=audience or (),
-            channels=channel or (),
+            domains=tuple(domain or ()),
+            providers=tuple(provider or ()),
+            audiences=tuple(audience or ()),
+            channels=tuple(channel or ()),
             space=space,
             essential=essential,
             limit=limit,

@@ -32,21 +32,49 @@ from atlas_events.db import Database
 from atlas_events.service import settle_heap
 
 _CHANGED = "atlas_catalog_changed"
+# Rendered pages kept per view (so per revision: a change starts an empty cache), bounded in
+# bytes; the oldest page goes first.
+PAGE_CACHE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A search request: text and filters (every list matches any of its values)."""
+    """A search request: text and filters (every tuple matches any of its values); hashable, so
+    it keys the page cache."""
 
     q: str | None = None
-    domains: Sequence[str] = ()
-    providers: Sequence[str] = ()
-    audiences: Sequence[str] = ()
-    channels: Sequence[str] = ()
+    domains: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
     space: str | None = None
     essential: bool | None = None
     limit: int = 20
     offset: int = 0
+
+
+class PageCache:
+    """Rendered pages by query, bounded in bytes; the oldest page goes first."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._pages: dict[SearchQuery, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def get(self, query: SearchQuery) -> bytes | None:
+        return self._pages.get(query)
+
+    def put(self, query: SearchQuery, page: bytes) -> None:
+        if len(page) > self.budget:
+            return
+        self.size += len(page) - len(self._pages.pop(query, b""))
+        self._pages[query] = page
+        while self.size > self.budget:
+            oldest = next(iter(self._pages))
+            self.size -= len(self._pages.pop(oldest))
 
 
 @dataclass(frozen=True)
@@ -75,6 +103,7 @@ class CatalogView:
     spaces: dict[str, CrisisState]
     vocabulary: Vocabulary
     by_code: dict[str, int] = field(default_factory=dict)
+    pages: PageCache = field(default_factory=lambda: PageCache(PAGE_CACHE_BYTES))
 
     def crisis_for(self, space: str | None) -> CrisisState:
         """Crisis mode where the search is made: the space's switch, else the national one."""
@@ -99,7 +128,17 @@ class CatalogView:
             raise UnknownValues(problems)
 
     def search(self, query: SearchQuery) -> bytes:
-        """A page of matching prestations as JSON, best first (by code without text)."""
+        """A page of matching prestations as JSON, best first (by code without text).
+
+        The same query against the same revision gives the same bytes, so pages are kept (a
+        catalog's searches repeat: a few hundred queries make most of the traffic)."""
+        page = self.pages.get(query)
+        if page is None:
+            page = self._render(query)  # raises on unknown filter values: nothing kept
+            self.pages.put(query, page)
+        return page
+
+    def _render(self, query: SearchQuery) -> bytes:
         self.check(query)
         crisis = self.crisis_for(query.space)
         mode = 1 if crisis.active else 0
