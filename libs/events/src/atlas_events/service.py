@@ -60,6 +60,9 @@ class ServiceDefinition:
     consumers: WorkerFactory = field(default=lambda _: ())
     """Consumers and the other workers (periodic tasks, dispatchers) run beside the API."""
     on_startup: Sequence[StartupHook] = ()
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
+    """The service's own ASGI middleware, innermost first; they run inside the kit's tracing and
+    request metrics, so what they answer themselves is still traced and measured."""
 
 
 class Runtime:
@@ -293,7 +296,9 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     app.state.auth = CachingVerifier(runtime.verifier)
     install_error_handlers(app)
 
-    app.add_middleware(_RequestMetrics, service=service.name)
+    for middleware in service.middleware:
+        app.add_middleware(middleware)
+    app.add_middleware(_RequestMetrics, service=service.name)  # outermost of the user middleware
 
     app.include_router(_health_router(service))
     for router in service.routers:

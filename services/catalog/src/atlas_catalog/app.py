@@ -10,6 +10,7 @@ from atlas_catalog.crisis.endpoints import router as crisis_router
 from atlas_catalog.db import event_tables, metadata
 from atlas_catalog.prestations.endpoints import router as prestations_router
 from atlas_catalog.reference.startup import on_startup
+from atlas_catalog.search.fastpath import CachedSearch
 from atlas_catalog.spaces.endpoints import router as spaces_router
 from atlas_events.service import ServiceDefinition, create_app
 
@@ -23,6 +24,7 @@ SERVICE = ServiceDefinition(
     migrations_dir=Path(__file__).resolve().parents[2] / "migrations",
     routers=[prestations_router, spaces_router, crisis_router],
     on_startup=[on_startup],
+    middleware=[CachedSearch],
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from atlas_catalog.auth import CurrentPrincipal, Principal, Role, require_roles
 from atlas_catalog.context import CatalogContext, ContextDep
@@ -55,6 +55,7 @@ ServiceDep = Annotated[PrestationService, Depends(_service)]
     responses={**AUTH_RESPONSES, **error_responses(UnknownValues)},
 )
 async def search_prestations(
+    request: Request,
     context: ContextDep,
     _: CurrentPrincipal,
     q: Annotated[
@@ -88,7 +89,9 @@ async def search_prestations(
             offset=offset,
         )
     )
-    # Items are rendered as JSON when the catalog changes, not per request.
+    # Items are rendered as JSON when the catalog changes, not per request; the whole page is
+    # kept for the same query string (CachedSearch answers it next time).
+    view.pages.put(request.scope["query_string"], page)
     return Response(page, media_type="application/json")
 
 

@@ -32,15 +32,14 @@ from atlas_events.db import Database
 from atlas_events.service import settle_heap
 
 _CHANGED = "atlas_catalog_changed"
-# Rendered pages kept per view (so per revision: a change starts an empty cache), bounded in
+# Answered pages kept per view (so per revision: a change starts an empty cache), bounded in
 # bytes; the oldest page goes first.
 PAGE_CACHE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A search request: text and filters (every tuple matches any of its values); hashable, so
-    it keys the page cache."""
+    """A search request: text and filters (every tuple matches any of its values)."""
 
     q: str | None = None
     domains: tuple[str, ...] = ()
@@ -54,20 +53,22 @@ class SearchQuery:
 
 
 class PageCache:
-    """Rendered pages by query, bounded in bytes; the oldest page goes first."""
+    """Answered search pages by their request's query string, bounded in bytes; the oldest page
+    goes first. A search's answer depends on its parameters and the catalog revision only (not
+    on who asks), so a page kept with its revision's view can answer the same query again."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.size = 0
-        self._pages: dict[SearchQuery, bytes] = {}
+        self._pages: dict[bytes, bytes] = {}
 
     def __len__(self) -> int:
         return len(self._pages)
 
-    def get(self, query: SearchQuery) -> bytes | None:
+    def get(self, query: bytes) -> bytes | None:
         return self._pages.get(query)
 
-    def put(self, query: SearchQuery, page: bytes) -> None:
+    def put(self, query: bytes, page: bytes) -> None:
         if len(page) > self.budget:
             return
         self.size += len(page) - len(self._pages.pop(query, b""))
@@ -128,17 +129,7 @@ class CatalogView:
             raise UnknownValues(problems)
 
     def search(self, query: SearchQuery) -> bytes:
-        """A page of matching prestations as JSON, best first (by code without text).
-
-        The same query against the same revision gives the same bytes, so pages are kept (a
-        catalog's searches repeat: a few hundred queries make most of the traffic)."""
-        page = self.pages.get(query)
-        if page is None:
-            page = self._render(query)  # raises on unknown filter values: nothing kept
-            self.pages.put(query, page)
-        return page
-
-    def _render(self, query: SearchQuery) -> bytes:
+        """A page of matching prestations as JSON, best first (by code without text)."""
         self.check(query)
         crisis = self.crisis_for(query.space)
         mode = 1 if crisis.active else 0
