@@ -16,7 +16,7 @@ from atlas_events.registry import (
     UnknownEventType,
     UnknownTopic,
 )
-from atlas_events.schemas import hr
+from atlas_events.schemas import catalog, hr
 
 # Copied from CONTRACTS.md §1, so the models are checked against the document, not themselves.
 HR_EXAMPLE: dict[str, Any] = {
@@ -297,3 +297,15 @@ def test_cancelled_carries_mutation_revision_agent_and_reason():
         changed = {key: value for key, value in changed.items() if value is not ...}
         with pytest.raises(ValidationError):
             REGISTRY.validate(hr.MUTATION_CANCELLED, changed)
+
+
+def test_a_prefixed_registry_renames_every_topic_and_keeps_the_rest() -> None:
+    from atlas_events.registry import REGISTRY, prefixed_registry
+
+    assert prefixed_registry("") is REGISTRY
+    isolated = prefixed_registry("t1.")
+    assert isolated is prefixed_registry("t1.")  # built once per prefix
+    assert [t.name for t in isolated.topics()] == [f"t1.{t.name}" for t in REGISTRY.topics()]
+    spaces = isolated.topic_for_event(catalog.SPACE_SNAPSHOT)
+    assert spaces.name == "t1.catalog.spaces.v1"
+    assert spaces.kafka_config() == REGISTRY.topic("catalog.spaces.v1").kafka_config()

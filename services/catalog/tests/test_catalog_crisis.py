@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,10 +14,14 @@ from atlas_catalog.prestations.availability import availability
 from atlas_events.auth import Role
 from atlas_events.cloudevents import CloudEvent
 from atlas_events.kafka import ensure_topics
+from atlas_events.registry import prefixed_registry
 from atlas_events.schemas import catalog as schema
 from atlas_events.testing import wait_until
 
-SPACES_TOPIC = "catalog.spaces.v1"
+# This module's own topics: its switches (a national one reaches every space) must not reach the
+# services of the end-to-end tests, which read the shared broker's unprefixed topics.
+PREFIX = f"t{secrets.token_hex(4)}."
+SPACES_TOPIC = f"{PREFIX}catalog.spaces.v1"
 TOULON = "ATLAS-83137-TOULON"
 
 
@@ -25,9 +30,13 @@ async def live(
     database_url: Callable[[], str], kafka_bootstrap: str, tmp_path: Path
 ) -> AsyncIterator[CatalogClient]:
     """The catalog with its outbox relay running against the real broker."""
-    await ensure_topics(kafka_bootstrap)
+    await ensure_topics(kafka_bootstrap, prefixed_registry(PREFIX))
     config = settings(
-        database_url(), tmp_path / "jwt.pem", kafka_bootstrap=kafka_bootstrap, run_workers=True
+        database_url(),
+        tmp_path / "jwt.pem",
+        kafka_bootstrap=kafka_bootstrap,
+        run_workers=True,
+        topic_prefix=PREFIX,
     )
     async with started(config) as catalog:
         # The reference data's snapshots reach the broker first.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -10,15 +9,10 @@ from pydantic import BaseModel
 
 from atlas_dashboard.projection import month_start
 from atlas_events.cloudevents import CloudEvent
-from atlas_events.registry import REGISTRY, TopicRegistry
+from atlas_events.registry import REGISTRY
 from atlas_events.schemas import catalog, mobility, notify, requests
 
 NOW = datetime.now(UTC)
-
-
-def prefixed_registry(prefix: str) -> TopicRegistry:
-    """The shared registry with every topic name prefixed (one test run's own topics)."""
-    return TopicRegistry(dataclasses.replace(t, name=prefix + t.name) for t in REGISTRY.topics())
 
 
 def event(ce_type: str, data: BaseModel) -> tuple[str, CloudEvent]:

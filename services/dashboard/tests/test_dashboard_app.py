@@ -19,7 +19,6 @@ from dashboard_factories import (
     delivery,
     dossier,
     event,
-    prefixed_registry,
     space,
     status_changed,
     submitted,
@@ -32,7 +31,7 @@ from atlas_events.auth import LocalSigningKey, Role
 from atlas_events.cloudevents import to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, DLQ_REASON
 from atlas_events.kafka import ensure_topics
-from atlas_events.registry import REGISTRY
+from atlas_events.registry import REGISTRY, prefixed_registry
 from atlas_events.schemas import catalog, mobility, notify, requests
 
 Client = httpx.AsyncClient

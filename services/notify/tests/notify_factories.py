@@ -24,13 +24,13 @@ from sqlalchemy import select
 from atlas_events.auth import LocalSigningKey, Role
 from atlas_events.cloudevents import CloudEvent, from_kafka, to_kafka
 from atlas_events.kafka import ensure_topics
-from atlas_events.registry import TopicRegistry
+from atlas_events.registry import TopicRegistry, prefixed_registry
 from atlas_events.service import Runtime
 from atlas_events.testing import wait_until
 from atlas_notify.app import create
 from atlas_notify.config import NotifySettings
 from atlas_notify.notifications.models import Delivery
-from atlas_notify.topics import COMMAND_TOPIC, DELIVERIES_TOPIC, EVENT_TOPICS, registry_for
+from atlas_notify.topics import COMMAND_TOPIC, DELIVERIES_TOPIC, EVENT_TOPICS
 
 STAFF_DIRECTORY = {
     "toulon": [
@@ -330,7 +330,7 @@ def test_settings(
 
 
 async def create_topics(bootstrap: str, prefix: str) -> None:
-    registry = registry_for(prefix)
+    registry = prefixed_registry(prefix)
     wanted = {prefix + t for t in (*EVENT_TOPICS, COMMAND_TOPIC, DELIVERIES_TOPIC)}
     await ensure_topics(bootstrap, TopicRegistry(t for t in registry.topics() if t.name in wanted))
 

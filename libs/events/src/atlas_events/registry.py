@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -401,3 +403,14 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 REGISTRY = TopicRegistry(TOPICS)
+
+
+@cache
+def prefixed_registry(prefix: str) -> TopicRegistry:
+    """The shared registry with every topic name behind `prefix` (isolates a test or benchmark
+    run on a shared broker); the registry itself without one."""
+    if not prefix:
+        return REGISTRY
+    return TopicRegistry(
+        dataclasses.replace(topic, name=prefix + topic.name) for topic in REGISTRY.topics()
+    )

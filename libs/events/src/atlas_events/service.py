@@ -27,6 +27,7 @@ from atlas_events.errors import install_error_handlers
 from atlas_events.kafka import KafkaProbe, client_options
 from atlas_events.logging import configure_logging
 from atlas_events.outbox import EventTables, Outbox, OutboxRelay
+from atlas_events.registry import prefixed_registry
 from atlas_events.settings import ServiceSettings
 from atlas_events.tracing import setup_telemetry
 from atlas_events.workers import Worker
@@ -72,7 +73,7 @@ class Runtime:
         self.service = service
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.outbox = Outbox(service.tables)
+        self.outbox = Outbox(service.tables, registry=prefixed_registry(settings.topic_prefix))
         self.verifier = TokenVerifier(settings.auth_settings())
         self.kafka_options = client_options(settings)
         """Security of every Kafka client of the service: pass it on as `kafka_options`."""

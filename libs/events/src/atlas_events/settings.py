@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations when starting.")
     kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(
+        "", description="Put before every topic name the service writes or reads (isolates runs)."
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How the Kafka clients reach the brokers (SASL_SSL with Strimzi)."
     )

@@ -16,7 +16,6 @@ class DashboardSettings(ServiceSettings):
     service_name: ClassVar[str] = "dashboard"
     default_port: ClassVar[int] = 8100
 
-    topic_prefix: str = Field("", description="Prefix of every topic read (isolates test runs).")
     window_minutes: int = Field(
         60, ge=1, description="The recent window of the notification delivery figures."
     )

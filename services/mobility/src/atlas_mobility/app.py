@@ -6,7 +6,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 import atlas_mobility
-from atlas_events.outbox import Outbox
 from atlas_events.service import Runtime, ServiceDefinition, create_app
 from atlas_events.workers import Worker
 from atlas_mobility.config import MobilitySettings
@@ -16,13 +15,6 @@ from atlas_mobility.dossiers import endpoints as dossiers
 from atlas_mobility.ingestion import endpoints as ingestion
 from atlas_mobility.spaces.service import seed_from_refdata
 from atlas_mobility.stream.workers import StreamWorker, reminder_scheduler
-
-
-async def _use_prefixed_topics(runtime: Runtime) -> None:
-    """With a topic prefix, events go to the prefixed topics (set before the relay starts)."""
-    context = context_of(runtime)
-    if context.topics.prefix:
-        runtime.outbox = Outbox(runtime.service.tables, registry=context.registry)
 
 
 async def _seed_spaces(runtime: Runtime) -> None:
@@ -49,7 +41,7 @@ SERVICE = ServiceDefinition(
     migrations_dir=Path(__file__).resolve().parents[2] / "migrations",
     routers=[ingestion.router, dossiers.router],
     consumers=_workers,
-    on_startup=[_use_prefixed_topics, _seed_spaces],
+    on_startup=[_seed_spaces],
 )
 
 

@@ -20,9 +20,6 @@ class MobilitySettings(ServiceSettings):
     service_name: ClassVar[str] = "mobility"
     default_port: ClassVar[int] = 8103
 
-    topic_prefix: str = Field(
-        "", description="Put before every topic name (tests and benchmarks run apart)."
-    )
     stream_app_id: str = Field(
         "atlas-mobility", description="Faust application id, also its consumer group."
     )

@@ -1,23 +1,11 @@
 """The topics mobility reads and writes, optionally behind a prefix that isolates a run."""
 
-import dataclasses
 from dataclasses import dataclass
-from functools import cache
 
-from atlas_events.registry import REGISTRY, TopicRegistry
+from atlas_events.registry import TopicRegistry, prefixed_registry
 from atlas_events.schemas._base import CaseKind
 
 CASE_KINDS: tuple[CaseKind, ...] = ("logement", "scolarite", "demenagement")
-
-
-@cache
-def registry_for(prefix: str) -> TopicRegistry:
-    """The shared registry with every topic name prefixed (the registry itself without prefix)."""
-    if not prefix:
-        return REGISTRY
-    return TopicRegistry(
-        dataclasses.replace(topic, name=prefix + topic.name) for topic in REGISTRY.topics()
-    )
 
 
 @dataclass(frozen=True)
@@ -51,4 +39,4 @@ class Topics:
 
     @property
     def registry(self) -> TopicRegistry:
-        return registry_for(self.prefix)
+        return prefixed_registry(self.prefix)

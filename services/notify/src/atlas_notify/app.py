@@ -6,7 +6,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 import atlas_notify
-from atlas_events.outbox import Outbox
 from atlas_events.service import Runtime, ServiceDefinition, create_app
 from atlas_events.workers import Worker
 from atlas_notify import ops
@@ -21,14 +20,6 @@ from atlas_notify.preferences import endpoints as preferences
 from atlas_notify.rules.consumers import build_consumers
 from atlas_notify.templates import endpoints as templates
 from atlas_notify.templates.service import seed_defaults
-from atlas_notify.topics import registry_for
-
-
-async def _use_prefixed_topics(runtime: Runtime) -> None:
-    """With a topic prefix, delivery events go to the prefixed topics too (before the relay)."""
-    prefix = settings_of(runtime).topic_prefix
-    if prefix:
-        runtime.outbox = Outbox(runtime.service.tables, registry=registry_for(prefix))
 
 
 async def _seed(runtime: Runtime) -> None:
@@ -62,7 +53,7 @@ SERVICE = ServiceDefinition(
         ops.router,
     ],
     consumers=_workers,
-    on_startup=[_use_prefixed_topics, _seed],
+    on_startup=[_seed],
 )
 
 

@@ -28,9 +28,6 @@ class NotifySettings(ServiceSettings):
     service_name: ClassVar[str] = "notify"
     default_port: ClassVar[int] = 8104
 
-    topic_prefix: str = Field(
-        "", description="Prefix of every topic and consumer group (isolates test runs)."
-    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_from: str = "ATLAS <ne-pas-repondre@atlas.defense.gouv.fr>"

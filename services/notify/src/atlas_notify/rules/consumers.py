@@ -6,13 +6,14 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.consumer import ConsumerRunner, Delivery, Handler
+from atlas_events.registry import prefixed_registry
 from atlas_events.schemas import notify
 from atlas_events.service import Runtime
 from atlas_notify.config import NotifySettings
 from atlas_notify.db import event_tables
 from atlas_notify.notifications.service import NotifyPolicy
 from atlas_notify.rules.rules import Rule, apply_command, apply_rule, rules
-from atlas_notify.topics import COMMAND_TOPIC, EVENT_TOPICS, registry_for
+from atlas_notify.topics import COMMAND_TOPIC, EVENT_TOPICS
 
 
 def _handler(policy: Callable[[], NotifyPolicy], rule: Rule) -> Handler:
@@ -26,7 +27,7 @@ def build_consumers(runtime: Runtime, policy: Callable[[], NotifyPolicy]) -> lis
     settings = runtime.settings
     assert isinstance(settings, NotifySettings)
     prefix = settings.topic_prefix
-    registry = registry_for(prefix)
+    registry = prefixed_registry(prefix)
     table = rules(timedelta(hours=settings.stale_crisis_hours))
 
     async def handle_command(session: AsyncSession, delivery: Delivery) -> None:
