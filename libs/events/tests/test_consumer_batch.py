@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import counter_domain as cd
+import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,3 +102,22 @@ async def test_a_failing_batch_is_replayed_one_by_one_and_the_bad_event_dead_let
     assert b"never be applied" in dict(dead.headers)["atlas_dlq_reason"]
     assert await processed_count(counter_db) == 2  # the rolled-back batch left nothing behind
     assert await topic_size(kafka_bootstrap, f"{topic}.dlq") == 1
+
+
+async def test_a_consumer_that_cannot_reach_the_broker_releases_its_client(
+    pg_counter_db: cd.Database,
+) -> None:
+    import gc
+    import warnings
+
+    from aiokafka.errors import KafkaConnectionError
+
+    runner = cd.make_runner(pg_counter_db, "127.0.0.1:1", "nowhere", group="unreachable")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(KafkaConnectionError):
+            await runner.run()
+        gc.collect()  # an unclosed aiokafka client warns when it is collected
+    unclosed = [w for w in caught if "Unclosed AIOKafkaConsumer" in str(w.message)]
+    assert unclosed == []
+    assert not runner.started.is_set()

@@ -152,7 +152,11 @@ class ConsumerRunner:
             **self._kafka_options,
         )
         consumer.subscribe(self.topics, listener=_Rebalance(self))
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # no broker yet: release the client, the caller retries
+            raise
         self._consumer = consumer
         self.started.set()
         log.info("consumer_started", consumer=self.name, topics=self.topics)
