@@ -61,6 +61,37 @@ def test_deadline_skips_weekends_and_holidays_by_place() -> None:
     assert cal.business_days_between(start, due) == pytest.approx(5.5)
 
 
+def _deadline_day_by_day(departement: str, start: datetime, days: float) -> datetime:
+    """The deadline walked one day at a time with each day's own bounds (the reference)."""
+    cal = calendar_for(departement)
+    remaining, day = days, start.astimezone(cal.zone).date()
+    while True:
+        lo = datetime.combine(day, datetime.min.time(), tzinfo=cal.zone).astimezone(UTC)
+        hi = datetime.combine(
+            day + timedelta(days=1), datetime.min.time(), tzinfo=cal.zone
+        ).astimezone(UTC)
+        if day.weekday() < 5 and cal.holiday_name(day) is None:
+            begin = max(lo, start)
+            available = (hi - begin) / (hi - lo)
+            if remaining <= available + 1e-9:
+                return begin + (hi - lo) * remaining
+            remaining -= available
+        day += timedelta(days=1)
+
+
+@pytest.mark.parametrize("departement", ["75", "67", "974", "988"])
+def test_deadline_agrees_with_a_day_by_day_walk(departement: str) -> None:
+    # Starts every 7 h 13 min over two years (weekends, holidays, both DST changes), with
+    # whole and fractional targets.
+    start = datetime(2026, 12, 20, 6, 30, tzinfo=UTC)
+    for step in range(0, 2 * 365 * 24, 7):
+        moment = start + timedelta(hours=step, minutes=13 * step)
+        for days in (0.0, 0.4, 1.0, 2.5, 10.0, 30.0):
+            expected = _deadline_day_by_day(departement, moment, days)
+            due = calendar_for(departement).add_business_days(moment, days)
+            assert abs((due - expected).total_seconds()) < 0.001, (moment, days)
+
+
 def test_overseas_deadline_uses_local_time_and_holidays() -> None:
     from zoneinfo import ZoneInfo
 

@@ -61,6 +61,7 @@ class BusinessCalendar:
         self.zone = ZoneInfo(_TIMEZONES.get(self.departement, "Europe/Paris"))
         self._holidays = holidays.country_holidays("FR", subdiv=self.subdivision)
         self._by_year: dict[int, list[date]] = {}
+        self._off_by_year: dict[int, frozenset[date]] = {}
 
     def holiday_name(self, day: date) -> str | None:
         """The public holiday on `day` here, if any."""
@@ -68,7 +69,7 @@ class BusinessCalendar:
         return None if name is None else str(name)
 
     def is_business_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self._holidays
+        return day.weekday() < 5 and day not in self._weekday_holidays_set(day.year)
 
     def _day_bounds(self, day: date) -> tuple[datetime, datetime]:
         start = datetime.combine(day, time(0), tzinfo=self.zone)
@@ -120,20 +121,33 @@ class BusinessCalendar:
             self._by_year[year] = cached
         return cached
 
+    def _weekday_holidays_set(self, year: int) -> frozenset[date]:
+        cached = self._off_by_year.get(year)
+        if cached is None:
+            cached = self._off_by_year[year] = frozenset(self._weekday_holidays(year))
+        return cached
+
     def add_business_days(self, start: datetime, days: float) -> datetime:
         """The instant at which `days` business days have elapsed since `start`."""
         remaining = max(days, 0.0)
         day = start.astimezone(self.zone).date()
-        for _ in range(_MAX_DAYS):
+        # The first day may be partly gone; every later business day offers a whole day, so only
+        # the first and the last day need their (time-zone and DST aware) bounds.
+        if self.is_business_day(day):
             lo, hi = self._day_bounds(day)
-            if self.is_business_day(day):
-                begin = max(lo, start)
-                length = (hi - lo).total_seconds()
-                available = (hi - begin).total_seconds() / length
-                if remaining <= available + 1e-9:
-                    return begin + timedelta(seconds=remaining * length)
-                remaining -= available
+            begin = max(lo, start)
+            length = (hi - lo).total_seconds()
+            available = (hi - begin).total_seconds() / length
+            if remaining <= available + 1e-9:
+                return begin + timedelta(seconds=remaining * length)
+            remaining -= available
+        for _ in range(_MAX_DAYS):
             day += timedelta(days=1)
+            if self.is_business_day(day):
+                if remaining <= 1.0 + 1e-9:
+                    lo, hi = self._day_bounds(day)
+                    return lo + timedelta(seconds=remaining * (hi - lo).total_seconds())
+                remaining -= 1.0
         raise ValueError(f"no deadline within {_MAX_DAYS} days of {start}")
 
 
