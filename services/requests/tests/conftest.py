@@ -10,8 +10,6 @@ sys.path.insert(0, str(Path(__file__).parent))  # the requests_factories helper 
 
 from requests_factories import RequestsApp, started
 
-from atlas_events.kafka import ensure_topics
-
 
 @pytest.fixture(scope="module")
 async def rq(
@@ -25,7 +23,6 @@ async def rq(
 
     from atlas_devstack.pytest_plugin import create_topic
 
-    await ensure_topics(kafka_bootstrap)  # requests.requests.v1 and notify.commands.v1
     tag = f"{os.getpid()}.{secrets.token_hex(3)}"
     topics = {}
     for name, partitions in (("prestations", 1), ("spaces", 1), ("commands", 3)):

@@ -18,6 +18,8 @@ from sqlalchemy import select
 
 from atlas_events.auth import LocalSigningKey, Role
 from atlas_events.cloudevents import CloudEvent, from_kafka, to_kafka
+from atlas_events.kafka import ensure_topics
+from atlas_events.registry import prefixed_registry
 from atlas_events.schemas import catalog as cat
 from atlas_events.schemas import requests as rq
 from atlas_events.service import Runtime
@@ -183,11 +185,12 @@ class RequestsApp:
     watchers: list[TopicWatcher] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        prefix = self.settings.topic_prefix
         self.request_events = TopicWatcher(
-            self.bootstrap, EVENTS_TOPIC, lambda e: str(e.data.get("request_id"))
+            self.bootstrap, prefix + EVENTS_TOPIC, lambda e: str(e.data.get("request_id"))
         )
         self.notifications = TopicWatcher(
-            self.bootstrap, NOTIFY_TOPIC, lambda e: str(e.data.get("reference"))
+            self.bootstrap, prefix + NOTIFY_TOPIC, lambda e: str(e.data.get("reference"))
         )
         self.watchers = [self.request_events, self.notifications]
 
@@ -240,7 +243,7 @@ class RequestsApp:
             return list((await session.execute(query)).scalars())
 
     async def events_for(self, request_id: str, count: int) -> list[CloudEvent]:
-        """The first `count` events about one request on requests.requests.v1."""
+        """The first `count` events about one request on (this app's) requests.requests.v1."""
         return await self.request_events.wait_for(request_id, count)
 
     async def close(self) -> None:
@@ -259,7 +262,10 @@ async def replica_ready(app: RequestsApp, codes: list[str], spaces: list[str]) -
 async def started(
     database_url: str, key_path: Path, bootstrap: str, topics: Mapping[str, str], **extra: Any
 ) -> AsyncIterator[RequestsApp]:
-    """The app on its own database and topics, workers on, the catalog replica seeded."""
+    """The app on its own database and topics, workers on, the catalog replica seeded. What it
+    publishes goes to topics of its own too (a prefix), not to the shared broker's real ones."""
+    extra.setdefault("topic_prefix", f"t{secrets.token_hex(4)}.")
+    await ensure_topics(bootstrap, prefixed_registry(extra["topic_prefix"]))
     settings = RequestsSettings(
         database_url=database_url,
         kafka_bootstrap=bootstrap,

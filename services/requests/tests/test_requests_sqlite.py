@@ -9,11 +9,9 @@ from pathlib import Path
 from requests_factories import started
 
 from atlas_devstack.pytest_plugin import create_topic
-from atlas_events.kafka import ensure_topics
 
 
 async def test_submitted_request_reads_back_on_sqlite(kafka_bootstrap: str, tmp_path: Path) -> None:
-    await ensure_topics(kafka_bootstrap)
     tag = f"{os.getpid()}.{secrets.token_hex(3)}"
     topics = {}
     for name in ("prestations", "spaces", "commands"):
