@@ -13,7 +13,9 @@ from atlas_vault.devinfra import BaoDevServer, ClamdServer
 
 sys.path.insert(0, str(Path(__file__).parent))  # the vault_factories helper module
 
-VAULT_TOPICS = ("vault.documents.v1", "requests.requests.v1")
+from vault_factories import DOCUMENTS_TOPIC, REQUESTS_TOPIC
+
+VAULT_TOPICS = (DOCUMENTS_TOPIC, REQUESTS_TOPIC)
 
 
 @pytest.fixture(scope="session")

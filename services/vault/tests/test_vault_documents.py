@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from vault_factories import OTHER_AGENT, OWNER, start_vault, wait_for_event
+from vault_factories import DOCUMENTS_TOPIC, OTHER_AGENT, OWNER, start_vault, wait_for_event
 
 from atlas_events.auth import Role
 from atlas_vault.crypto.receipts import verify_receipt
@@ -252,7 +252,7 @@ async def test_tampered_blob_is_never_served_and_raises_the_alarm(
         assert meta.json()["status"] == "corrupted"
         _, event = await wait_for_event(
             vault_topics,
-            "vault.documents.v1",
+            DOCUMENTS_TOPIC,
             lambda t, d: t.endswith("integrity_failed.v1") and d.get("document_id") == doc_id,
         )
         assert event["check"] == "ciphertext_digest"

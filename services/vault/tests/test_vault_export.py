@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vault_factories import STAFF, start_vault, wait_for_event
+from vault_factories import DOCUMENTS_TOPIC, STAFF, start_vault, wait_for_event
 
 from atlas_vault.verify import verify_export
 
@@ -129,7 +129,7 @@ async def test_scheduled_integrity_check_reports_a_corrupted_blob(
         blob.write_bytes(bytes(raw))
         _, event = await wait_for_event(
             vault_topics,
-            "vault.documents.v1",
+            DOCUMENTS_TOPIC,
             lambda t, d: t.endswith("integrity_failed.v1") and d.get("document_id") == doc_id,
             timeout=30,
         )

@@ -8,14 +8,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from vault_factories import OTHER_STAFF, OWNER, STAFF, VaultApp, start_vault, wait_for_event
+from vault_factories import (
+    DOCUMENTS_TOPIC,
+    OTHER_STAFF,
+    OWNER,
+    REQUESTS_TOPIC,
+    STAFF,
+    VaultApp,
+    start_vault,
+    wait_for_event,
+)
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.consumer import dlq_reason
 from atlas_events.schemas.requests import REQUEST_STATUS_CHANGED
 from atlas_events.testing import read_topic, topic_size, wait_until
-
-REQUESTS_TOPIC = "requests.requests.v1"
 
 
 def _in(seconds: float) -> str:
@@ -200,7 +207,7 @@ async def test_closing_the_request_revokes_its_grants(
         assert await _status(vault, second) == 200  # another request's grant is untouched
         _, event = await wait_for_event(
             vault_topics,
-            "vault.documents.v1",
+            DOCUMENTS_TOPIC,
             lambda t, d: t.endswith("grant.revoked.v1") and d.get("request_id") == closing,
         )
         assert event["reason"] == "request_closed"

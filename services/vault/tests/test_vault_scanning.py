@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from vault_factories import start_vault, wait_for_event
+from vault_factories import DOCUMENTS_TOPIC, start_vault, wait_for_event
 
 from atlas_events.testing import wait_until
 from atlas_vault.devinfra import EICAR, ClamdServer
@@ -100,7 +100,7 @@ async def test_quarantined_until_clamd_comes_back(
             assert not infected_blob.exists()
             _, destroyed = await wait_for_event(
                 vault_topics,
-                "vault.documents.v1",
+                DOCUMENTS_TOPIC,
                 lambda t, d: (
                     t.endswith("document.destroyed.v1") and d.get("document_id") == infected
                 ),
@@ -108,7 +108,7 @@ async def test_quarantined_until_clamd_comes_back(
             assert destroyed["reason"] == "infected"
             _, scanned = await wait_for_event(
                 vault_topics,
-                "vault.documents.v1",
+                DOCUMENTS_TOPIC,
                 lambda t, d: t.endswith("document.scanned.v1") and d.get("document_id") == clean,
             )
             assert scanned["verdict"] == "clean"

@@ -117,6 +117,13 @@ class VaultApp:
         return store.path_for(document.blob_id)  # type: ignore[attr-defined,no-any-return]
 
 
+# This session's own topics: what the vault tests publish must not reach the end-to-end tests'
+# services, which read the shared broker's real topics.
+TOPIC_PREFIX = f"t{secrets.token_hex(4)}."
+DOCUMENTS_TOPIC = f"{TOPIC_PREFIX}vault.documents.v1"
+REQUESTS_TOPIC = f"{TOPIC_PREFIX}requests.requests.v1"
+
+
 @asynccontextmanager
 async def start_vault(
     tmp_path: Path,
@@ -140,6 +147,8 @@ async def start_vault(
         "consumer_group": f"vault-test-{uuid.uuid4().hex[:8]}",
         "relay_poll_seconds": 0.2,
         "log_json": False,
+        "topic_prefix": TOPIC_PREFIX,
+        "requests_topic": REQUESTS_TOPIC,
         **overrides,
     }
     settings = VaultSettings(**values)

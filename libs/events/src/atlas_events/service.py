@@ -73,7 +73,9 @@ class Runtime:
         self.service = service
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.outbox = Outbox(service.tables, registry=prefixed_registry(settings.topic_prefix))
+        self.registry = prefixed_registry(settings.topic_prefix)
+        """The topics under the service's `topic_prefix` (the registry itself without one)."""
+        self.outbox = Outbox(service.tables, registry=self.registry)
         self.verifier = TokenVerifier(settings.auth_settings())
         self.kafka_options = client_options(settings)
         """Security of every Kafka client of the service: pass it on as `kafka_options`."""

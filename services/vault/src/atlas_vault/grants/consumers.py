@@ -32,5 +32,6 @@ def request_status_consumer(runtime: Runtime, settings: VaultSettings) -> Consum
         db=runtime.db,
         tables=runtime.service.tables,
         bootstrap=settings.kafka_bootstrap,
+        registry=runtime.registry,
         kafka_options=runtime.kafka_options,
     )
