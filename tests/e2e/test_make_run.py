@@ -112,7 +112,50 @@ class Platform:
         assert [p for p in (9092, MAIL_PORT, *SERVICES.values()) if _port_open(p)] == []
 
 
-@pytest.mark.timeout(300)
+def _demo_and_hr_publish_work(platform: Platform, token: str) -> None:
+    """`make demo` prints its tables, and `atlas hr publish` reaches mobility (issue 8)."""
+    from atlas_devstack.hrsim import generate_plan
+
+    demo = subprocess.run(
+        [sys.executable, "-m", "atlas_devstack.demo", "--timeout", "90"],
+        cwd=REPO,
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    for title in ("Dossiers (mobility)", "Cases and milestones (mobility)", "Notifications"):
+        assert title in demo.stdout, demo.stdout[-3000:]
+
+    seed, count = int(time.time()) % 10**6, 12
+    atlas = Path(sys.executable).parent / "atlas"
+    published = subprocess.run(
+        [atlas, "hr", "publish", "--count", str(count), "--seed", str(seed)],
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert published.returncode == 0, published.stderr[-3000:]
+    mutations = {e.mutation_id for e in generate_plan(count, seed=seed)}  # the same plan
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def missing() -> set[str]:
+        return {
+            m
+            for m in mutations
+            if httpx.get(f"http://127.0.0.1:8103/v1/dossiers/{m}", headers=headers).status_code
+            != 200
+        }
+
+    deadline = time.monotonic() + 60
+    while missing() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert missing() == set()
+
+
+@pytest.mark.timeout(420)
 def test_make_run_starts_everything_stops_cleanly_and_keeps_data(
     tmp_path: Path, free_ports: None
 ) -> None:
@@ -135,6 +178,7 @@ def test_make_run_starts_everything_stops_cleanly_and_keeps_data(
         # The local mail sink notify sends to answers SMTP.
         with smtplib.SMTP("127.0.0.1", MAIL_PORT, timeout=5) as smtp:
             assert smtp.noop()[0] == 250
+        _demo_and_hr_publish_work(first, token)
         admin = {"Authorization": f"Bearer {first.token('admin')}"}
         url = "http://127.0.0.1:8101/v1/prestations/HAB-005"
         version = httpx.get(url, headers=admin).json()["version"]
