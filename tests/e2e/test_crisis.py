@@ -10,33 +10,16 @@ a crisis-only one, and notify tells the space's staff. Switching off restores al
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from e2e_platform import Platform, poll, start_platform
+from e2e_platform import Platform, poll
 
 from atlas_events.auth import Role
 
 NON_ESSENTIAL = "ADM-003"  # guichet + telephone, not essential: the counter closes in crisis
 CRISIS_ONLY = "CRI-007"  # telephone + en_ligne, essential, offered only in crisis mode
-
-
-@pytest.fixture
-def platform(
-    tmp_path: Path, kafka_bootstrap: str, database_url: Callable[[], str]
-) -> Iterator[Platform]:
-    # Equal ends mean no quiet hours: the staff's in-app notice is delivered whatever the hour.
-    quiet = {"ATLAS_NOTIFY_QUIET_HOURS_START": "00:00", "ATLAS_NOTIFY_QUIET_HOURS_END": "00:00"}
-    with start_platform(
-        tmp_path / "atlas",
-        kafka_bootstrap,
-        lambda _service: database_url(),
-        extra_env={"notify": quiet},
-    ) as started:
-        yield started
 
 
 def _search(client: httpx.Client, platform: Platform, **params: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_platform import REPO, Platform, free_port, poll, start_platform
+from e2e_platform import REPO, Platform, free_port, poll
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -33,20 +33,6 @@ from atlas_events.schemas import hr
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 REASON = "Exercice de crise (test du tableau de bord)"
-
-
-@pytest.fixture
-def platform(
-    tmp_path: Path, kafka_bootstrap: str, database_url: Callable[[], str]
-) -> Iterator[Platform]:
-    quiet = {"ATLAS_NOTIFY_QUIET_HOURS_START": "00:00", "ATLAS_NOTIFY_QUIET_HOURS_END": "00:00"}
-    with start_platform(
-        tmp_path / "atlas",
-        kafka_bootstrap,
-        lambda _service: database_url(),
-        extra_env={"notify": quiet},
-    ) as started:
-        yield started
 
 
 @pytest.fixture

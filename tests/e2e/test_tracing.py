@@ -41,20 +41,11 @@ HR_SOURCE = "urn:atlas:rh:sirh-terre"
 
 def _mutation(mutation_id: str, agent_id: str) -> CloudEvent:
     report = date.today() + timedelta(days=200)
+    example = hr.CONTRACT_EXAMPLE
     data: dict[str, Any] = {
+        **example,
         "mutation_id": mutation_id,
-        "revision": 1,
-        "agent": {
-            "agent_id": agent_id,
-            "rank": "Sergent",
-            "given_name": "Camille",
-            "family_name": "Martin",
-            "email": "camille.martin@example.fr",
-            "phone": "+33612345678",
-            "population": "militaire",
-        },
-        "origin": {"unit": "3e RIMa", "commune_insee": "56121"},
-        "destination": {"unit": "Base navale", "commune_insee": "83137"},
+        "agent": {**example["agent"], "agent_id": agent_id},
         "report_date": report.isoformat(),
         "household": {"partner": True, "children": []},
         "needs": {"housing": True, "move": True},

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import counter_domain as cd
@@ -348,33 +350,36 @@ def _as_increment(delivery: cd.Delivery) -> cd.Delivery:
     )
 
 
+@asynccontextmanager
+async def _relay_and_other_writer(
+    db: Database, bootstrap: str, topic: str
+) -> AsyncIterator[tuple[OutboxRelay, Database, Outbox]]:
+    """A relay that only polls every minute, listening; and another engine with another Outbox
+    object, so nothing in this process can signal the relay when it writes."""
+    registry = cd.make_registry(topic)
+    outbox = Outbox(cd.tables, registry=registry)
+    relay = OutboxRelay(db, outbox, bootstrap=bootstrap, client_id="t", poll_seconds=60)
+    relay_task = asyncio.create_task(relay.run())
+    writer_db = Database(db.url)
+    try:
+        await wait_until(lambda: _listening(relay), timeout=10)
+        yield relay, writer_db, Outbox(cd.tables, registry=registry)
+    finally:
+        await relay.stop()
+        await relay_task
+        await writer_db.dispose()
+
+
 async def test_relay_is_woken_by_another_process_commit(
     pg_counter_db, kafka_bootstrap, unique_topic
 ):
     """On PostgreSQL the trigger's NOTIFY wakes the relay: no polling, even across processes."""
     topic = await unique_topic(partitions=1)
-    registry = cd.make_registry(topic)
-    relay = OutboxRelay(
-        pg_counter_db,
-        Outbox(cd.tables, registry=registry),
-        bootstrap=kafka_bootstrap,
-        client_id="t",
-        poll_seconds=60,
-    )
-    relay_task = asyncio.create_task(relay.run())
-    # Another engine and another Outbox object: nothing in this process can signal the relay.
-    writer_db = Database(pg_counter_db.url)
-    writer = Outbox(cd.tables, registry=registry)
-    try:
-        await wait_until(lambda: _listening(relay), timeout=10)
-        async with writer_db.transaction() as session:
+    async with _relay_and_other_writer(pg_counter_db, kafka_bootstrap, topic) as (_, db, writer):
+        async with db.transaction() as session:
             await writer.add(session, incremented("notify"), key="notify")
         [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=10)
         assert b"notify" in (record.value or b"")
-    finally:
-        await relay.stop()
-        await relay_task
-        await writer_db.dispose()
 
 
 async def _listening(relay: OutboxRelay) -> bool:
@@ -386,21 +391,13 @@ async def test_relay_listens_again_after_the_database_dropped_its_connection(
 ):
     """A restarted database drops the LISTEN connection: the relay opens a new one by itself."""
     topic = await unique_topic(partitions=1)
-    registry = cd.make_registry(topic)
-    relay = OutboxRelay(
-        pg_counter_db,
-        Outbox(cd.tables, registry=registry),
-        bootstrap=kafka_bootstrap,
-        client_id="t",
-        poll_seconds=60,
-    )
-    relay_task = asyncio.create_task(relay.run())
-    writer_db = Database(pg_counter_db.url)
-    writer = Outbox(cd.tables, registry=registry)
-    try:
-        await wait_until(lambda: _listening(relay), timeout=10)
+    async with _relay_and_other_writer(pg_counter_db, kafka_bootstrap, topic) as (
+        relay,
+        db,
+        writer,
+    ):
         first = relay._listener
-        async with writer_db.transaction() as session:
+        async with db.transaction() as session:
             await session.execute(
                 text("SELECT pg_terminate_backend(:pid)"), {"pid": first.get_server_pid()}
             )
@@ -409,14 +406,10 @@ async def test_relay_listens_again_after_the_database_dropped_its_connection(
             return relay._listener is not None and relay._listener is not first
 
         await wait_until(relistened, timeout=10)
-        async with writer_db.transaction() as session:
+        async with db.transaction() as session:
             await writer.add(session, incremented("again"), key="again")
         [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=10)
         assert b"again" in (record.value or b"")
-    finally:
-        await relay.stop()
-        await relay_task
-        await writer_db.dispose()
 
 
 async def test_rebalance_while_consuming_applies_every_event_once(

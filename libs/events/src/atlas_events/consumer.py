@@ -201,14 +201,22 @@ class ConsumerRunner:
         self._pending = {}
         await self._consumer.commit(offsets)
 
-    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _delivery(
+        self, record: ConsumerRecord[bytes, bytes]
+    ) -> tuple[Delivery, Handler] | None:
+        """The record decoded and validated, with its handler; None when it went to the DLQ
+        (undecodable, invalid) or has no handler here (ignored)."""
         headers = list(record.headers or ())
         try:
             event = from_kafka(headers, record.value)
             data = self._validate(event)
         except (InvalidEvent, ValidationError, UnknownEventType) as exc:
             await self._dead_letter(record, _reason(exc), attempts=0)
-            return
+            return None
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            CONSUMED.labels(self.name, record.topic, "ignored").inc()
+            return None
         delivery = Delivery(
             event=event,
             data=data,
@@ -218,16 +226,15 @@ class ConsumerRunner:
             key=record.key,
             headers=headers,
         )
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            CONSUMED.labels(self.name, record.topic, "ignored").inc()
+        return delivery, handler
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        found = await self._delivery(record)
+        if found is None:
             return
-        with consume_span(
-            tracer,
-            f"{record.topic} process",
-            headers,
-            **{"messaging.consumer.group.name": self.name, "cloudevents.event_type": event.type},
-        ):
+        delivery, handler = found
+        with self._span(delivery):
+            event = delivery.event
             structlog.contextvars.bind_contextvars(event_id=event.id, event_type=event.type)
             try:
                 await self._apply_with_retries(record, delivery, handler)
@@ -238,27 +245,9 @@ class ConsumerRunner:
         """Apply records of one partition in one transaction; on failure, one by one as usual."""
         work: list[tuple[ConsumerRecord[bytes, bytes], Delivery, Handler]] = []
         for record in records:
-            headers = list(record.headers or ())
-            try:
-                event = from_kafka(headers, record.value)
-                data = self._validate(event)
-            except (InvalidEvent, ValidationError, UnknownEventType) as exc:
-                await self._dead_letter(record, _reason(exc), attempts=0)
-                continue
-            handler = self.handlers.get(event.type)
-            if handler is None:
-                CONSUMED.labels(self.name, record.topic, "ignored").inc()
-                continue
-            delivery = Delivery(
-                event=event,
-                data=data,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                headers=headers,
-            )
-            work.append((record, delivery, handler))
+            found = await self._delivery(record)
+            if found is not None:
+                work.append((record, *found))
         if not work:
             return
         try:
