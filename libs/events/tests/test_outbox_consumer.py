@@ -143,6 +143,39 @@ async def test_add_many_refuses_the_whole_batch_for_one_invalid_event(counter_db
     assert await outbox_rows(counter_db) == 0
 
 
+async def test_add_many_validates_only_data_not_built_from_the_declared_model(
+    counter_db, unique_topic, monkeypatch
+):
+    topic = await unique_topic(partitions=1)
+    registry = cd.make_registry(topic)
+    outbox = Outbox(cd.tables, registry=registry)
+    validated: list[str] = []
+    real_validate = registry.validate
+
+    def counting(ce_type: str, data: object) -> object:
+        validated.append(ce_type)
+        return real_validate(ce_type, data)
+
+    monkeypatch.setattr(registry, "validate", counting)
+
+    class Lookalike(cd.Incremented):  # not the declared class: its data is checked
+        pass
+
+    built = cd.Incremented(counter="m", amount=2)
+    other = Lookalike(counter="m", amount=3)
+    events = [
+        (CloudEvent.create(cd.INCREMENTED, SOURCE, built), "m"),
+        (CloudEvent.create(cd.INCREMENTED, SOURCE, other), "m"),
+        (incremented("m", 4), "m"),
+    ]
+    async with counter_db.transaction() as session:
+        with pytest.raises(ValueError, match="one model"):
+            await outbox.add_many(session, events, models=[built])
+        assert await outbox.add_many(session, events, models=[built, other, None]) == 3
+    assert validated == [cd.INCREMENTED, cd.INCREMENTED]  # the lookalike's and the plain dict's
+    assert await outbox_rows(counter_db) == 3
+
+
 async def test_same_event_delivered_twice_changes_state_once(
     counter_db, kafka_bootstrap, unique_topic
 ):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, NoReturn, Self
+from typing import Any, Final, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -20,6 +19,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from atlas_events import jsoncodec
 
 SPECVERSION: Final = "1.0"
 JSON_CONTENT_TYPE = "application/json"
@@ -176,17 +177,8 @@ class KafkaMessage:
     headers: list[tuple[str, bytes]]
 
 
-def _dump_json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _load_json(text: bytes | str) -> Any:
-    """Parse strict JSON (NaN and Infinity refused), raising ValueError with the cause."""
-    return json.loads(text, parse_constant=_reject_constant)
+_dump_json = jsoncodec.dumps
+_load_json = jsoncodec.loads
 
 
 def _explain(exc: ValidationError) -> str:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
-from atlas_events.db import Database
+from atlas_events.db import Database, bulk_insert
 from atlas_events.kafka import KafkaOptions, make_producer
 from atlas_events.outbox import EventTables
 from atlas_events.registry import REGISTRY, TopicRegistry, UnknownEventType
@@ -322,7 +322,7 @@ class ConsumerRunner:
                     finally:
                         structlog.contextvars.unbind_contextvars("event_id", "event_type")
             if rows:
-                await session.execute(insert(processed), rows)
+                await bulk_insert(session, processed, rows)
         return applied
 
     def _span(self, delivery: Delivery) -> AbstractContextManager[trace.Span]:

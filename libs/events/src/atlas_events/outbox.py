@@ -21,6 +21,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from opentelemetry import context as otel_context
 from prometheus_client import Counter, Histogram
+from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -42,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
-from atlas_events.db import Database
+from atlas_events.db import Database, bulk_insert
 from atlas_events.kafka import KafkaOptions, make_producer
 from atlas_events.registry import REGISTRY, TopicRegistry
 from atlas_events.tracing import inject_headers
@@ -140,16 +141,22 @@ class Outbox:
         events: Sequence[tuple[CloudEvent, str | bytes | None]],
         *,
         contexts: Sequence[otel_context.Context | None] | None = None,
+        models: Sequence[BaseModel | None] | None = None,
     ) -> int:
-        """Queue (event, key) pairs in order with one multi-row INSERT; validated like `add`.
+        """Queue (event, key) pairs in order with one bulk insert; validated like `add`.
 
         `contexts`, one per event, is the trace context each event was produced under (events
         queued during a batch and written at its end keep their own trace); None: the current.
+        `models`, one per event (or None), is the model instance the event's data was dumped
+        from: an instance of exactly the model the registry declares for the type was validated
+        when it was built, so its data is not validated a second time.
         """
         if not events:
             return 0
         if contexts is not None and len(contexts) != len(events):
             raise ValueError("add_many needs one trace context per event")
+        if models is not None and len(models) != len(events):
+            raise ValueError("add_many needs one model (or None) per event")
         now = _utcnow()
         rows = [
             self._row(
@@ -158,10 +165,11 @@ class Outbox:
                 self.registry.topic_for_event(event.type).name,
                 now,
                 context=None if contexts is None else contexts[i],
+                model=None if models is None else models[i],
             )
             for i, (event, key) in enumerate(events)
         ]
-        await session.execute(insert(self.tables.outbox), rows)
+        await bulk_insert(session, self.tables.outbox, rows)
         self._pending(session)
         return len(rows)
 
@@ -173,9 +181,11 @@ class Outbox:
         created_at: datetime | None = None,
         *,
         context: otel_context.Context | None = None,
+        model: BaseModel | None = None,
     ) -> dict[str, Any]:
         """The outbox row of a validated event: CloudEvents binary encoding plus trace headers."""
-        self.registry.validate(event.type, event.data)
+        if model is None or type(model) is not self.registry.event_type(event.type).data:
+            self.registry.validate(event.type, event.data)
         message = to_kafka(event, key)
         headers = inject_headers(message.headers, context=context)
         return {

@@ -28,6 +28,7 @@ class EventSink:
     registry: TopicRegistry
     events: list[tuple[CloudEvent, str | bytes | None]] = field(default_factory=list)
     contexts: list[otel_context.Context] = field(default_factory=list)
+    models: list[BaseModel | None] = field(default_factory=list)
 
     def emit(
         self, event_type: str, data: BaseModel, *, key: str, subject: str | None = None
@@ -36,12 +37,14 @@ class EventSink:
         event = CloudEvent.create(event_type, SOURCE, data, subject=subject)
         self.events.append((event, key))
         self.contexts.append(otel_context.get_current())
+        self.models.append(data)  # validated when built: the outbox need not validate it again
         return event
 
     def forward(self, event: CloudEvent, *, key: str) -> None:
         """Queue an event built elsewhere (an HR event posted over HTTP) unchanged."""
         self.events.append((event, key))
         self.contexts.append(otel_context.get_current())
+        self.models.append(None)
 
     def mark(self) -> int:
         return len(self.events)
@@ -49,10 +52,14 @@ class EventSink:
     def rollback_to(self, mark: int) -> None:
         del self.events[mark:]
         del self.contexts[mark:]
+        del self.models[mark:]
 
     async def flush(self, session: AsyncSession, outbox: Outbox) -> int:
         """Insert every queued event into the outbox (in the caller's transaction)."""
-        count = await outbox.add_many(session, self.events, contexts=self.contexts)
+        count = await outbox.add_many(
+            session, self.events, contexts=self.contexts, models=self.models
+        )
         self.events.clear()
         self.contexts.clear()
+        self.models.clear()
         return count

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from atlas_events.db import bulk_insert
 from atlas_events.schemas import mobility, requests
 from atlas_mobility.cases.models import (
     CLOSED_CASE_STATUSES,
@@ -69,10 +70,10 @@ class CaseHandler:
         """Write what this unit of work queued: new cases, then their milestones, the timeline."""
         if self._new_cases:
             rows, self._new_cases = list(self._new_cases.values()), {}
-            await self.session.execute(insert(table_of(HandlerCase)), rows)
+            await bulk_insert(self.session, table_of(HandlerCase), rows)
         if self._new_milestones:
             rows, self._new_milestones = self._new_milestones, []
-            await self.session.execute(insert(table_of(Milestone)), rows)
+            await bulk_insert(self.session, table_of(Milestone), rows)
         await self.timeline.flush()
 
     async def prefetch(self, case_ids: Sequence[str]) -> None:

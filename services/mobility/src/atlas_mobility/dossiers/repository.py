@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from atlas_events.db import bulk_insert
 from atlas_mobility.cases.models import HandlerCase, Milestone
 from atlas_mobility.db import table_of
 from atlas_mobility.dossiers.models import Dossier, TimelineEntry
@@ -109,4 +110,4 @@ class DossierRepository:
         """Insert the queued timeline entries with one statement (ids follow the queue order)."""
         if self._timeline:
             rows, self._timeline = self._timeline, []
-            await self.session.execute(insert(table_of(TimelineEntry)), rows)
+            await bulk_insert(self.session, table_of(TimelineEntry), rows)

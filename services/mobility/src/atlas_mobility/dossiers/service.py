@@ -15,11 +15,12 @@ from typing import Any
 import structlog
 from prometheus_client import Histogram
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from atlas_events.cloudevents import CloudEvent
+from atlas_events.db import bulk_insert
 from atlas_events.schemas import hr, mobility
 from atlas_mobility.context import MobilityContext
 from atlas_mobility.db import table_of
@@ -134,7 +135,7 @@ class DossierDecision:
             for mutation_id in self._new:
                 self._dossiers.pop(mutation_id, None)  # read back if the batch needs it again
             self._new = {}
-            await self.session.execute(insert(table_of(Dossier)), rows)
+            await bulk_insert(self.session, table_of(Dossier), rows)
         await self.repo.flush()
 
     async def prefetch(self, events: Sequence[MutationEvent]) -> None:

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
@@ -44,7 +44,7 @@ from atlas_events.consumer import (
     PermanentError,
     is_connection_error,
 )
-from atlas_events.db import Database
+from atlas_events.db import Database, bulk_insert
 from atlas_events.kafka import client_options, faust_credentials, make_producer
 from atlas_events.outbox import Outbox
 from atlas_events.registry import UnknownEventType
@@ -389,8 +389,9 @@ class StreamProcessor:
                 await spec.apply(session, sink, todo)
                 if spec.dedupe:
                     now = datetime.now(UTC)
-                    await session.execute(
-                        insert(processed),
+                    await bulk_insert(
+                        session,
+                        processed,
                         [
                             {
                                 "consumer": consumer,

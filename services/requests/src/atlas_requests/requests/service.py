@@ -15,11 +15,12 @@ from typing import Any, cast
 import structlog
 from opentelemetry import context as otel_context
 from pydantic import BaseModel
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.auth import Principal, Role
 from atlas_events.cloudevents import CloudEvent
+from atlas_events.db import bulk_insert
 from atlas_events.outbox import Outbox
 from atlas_events.schemas import requests as ev
 from atlas_events.schemas.requests import CloseRequest, OpenRequest
@@ -501,8 +502,8 @@ class RequestService:
         async def write() -> None:
             if pending:
                 # Core statements on the tables: the ORM's per-object work is what this avoids.
-                await self.session.execute(insert(_REQUESTS), list(pending.values()))
-                await self.session.execute(insert(_TRANSITIONS), transitions)
+                await bulk_insert(self.session, _REQUESTS, list(pending.values()))
+                await bulk_insert(self.session, _TRANSITIONS, transitions)
                 await self.outbox.add_many(self.session, events, contexts=contexts)
                 pending.clear()
                 transitions.clear()
