@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
@@ -64,6 +65,32 @@ def faust_credentials(settings: ServiceSettings) -> CredentialsT | None:
     )
 
 
+class KeyPartitioner:
+    """Kafka's default partitioner (murmur2 of the key, as the Java client), remembered per key.
+
+    aiokafka computes murmur2 in pure Python for every record; a relay sends several events
+    under the same key in a row (a dossier's events, a case's commands), so the last keys'
+    partitions are kept. Records without a key go to a random available partition, as before.
+    """
+
+    def __init__(self, size: int = 65536) -> None:
+        self._default = DefaultPartitioner()
+        self._size = size
+        self._known: dict[tuple[bytes, int], int] = {}
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return int(self._default(key, all_partitions, available))
+        slot = (key, len(all_partitions))
+        index = self._known.get(slot)
+        if index is None:
+            if len(self._known) >= self._size:
+                self._known.clear()
+            index = (murmur2(key) & 0x7FFFFFFF) % len(all_partitions)
+            self._known[slot] = index
+        return all_partitions[index]
+
+
 def make_producer(
     bootstrap: str,
     *,
@@ -81,6 +108,7 @@ def make_producer(
         linger_ms=linger_ms,
         max_batch_size=max_batch_size,
         request_timeout_ms=15000,
+        partitioner=KeyPartitioner(),
         **(kafka_options or {}),
     )
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from psycopg import Connection
 
 SUPERUSER = "atlas"
+RANDOM_PAGE_COST = 1.1  # the planner setting for a server whose data is cached (also in deploy/k8s)
 _OS_USER = "postgres"  # the account Debian's package creates; initdb refuses to run as root
 _BIN_ENV = "ATLAS_POSTGRES_BIN_DIR"
 # A unix socket path must fit in sun_path (108 bytes on Linux), ".s.PGSQL.<port>" included.
@@ -313,7 +314,13 @@ class PostgresServer:
         if self.is_running():
             return
         self._prepare_dirs()
-        options = f"-p {self.port} -c unix_socket_directories={shlex.quote(str(self.socket_dir))}"
+        options = (
+            f"-p {self.port} -c unix_socket_directories={shlex.quote(str(self.socket_dir))}"
+            # Everything is in memory: a random page costs about what a sequential one does. With
+            # the default (4), a batch's `IN (...)` lookup on a table that grew since its last
+            # ANALYZE was planned as a scan of the whole table (a burst's tables grow from empty).
+            f" -c random_page_cost={RANDOM_PAGE_COST}"
+        )
         result = self._run(
             [
                 str(self.bin_dir / "pg_ctl"),

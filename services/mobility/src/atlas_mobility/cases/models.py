@@ -55,7 +55,8 @@ class Milestone(MobilityModel, table=True):
     id: int | None = Field(
         default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True)
     )
-    case_id: str = Field(index=True, max_length=100, foreign_key="mobility_cases.case_id")
+    # Looked up through uq_mobility_milestones_step, whose index leads with case_id.
+    case_id: str = Field(max_length=100, foreign_key="mobility_cases.case_id")
     code: str = Field(max_length=40)
     # "" rather than NULL so the unique constraint holds for steps of the whole case.
     child_ref: str = Field(default="", max_length=64)

@@ -162,6 +162,8 @@ class CaseHandler:
             return False
         if item.revision is not None and case.revision >= item.revision:
             return False
+        if item.revision is None and case.status not in OPEN_CASE_STATUSES:
+            return False  # closed already: a redelivered close changes nothing
         if item.revision is not None:
             case.revision = item.revision
         if case.status in OPEN_CASE_STATUSES:

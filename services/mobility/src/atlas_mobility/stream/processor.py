@@ -7,8 +7,9 @@ transaction with its outbox events, commits, and only then acknowledges, so faus
 offset only for what is in the database. A batch that fails is retried event by event with
 backoff; an event that still fails, or that cannot be decoded or validated, goes to
 `<topic>.dlq` with the reason in a header (the shared ConsumerRunner's headers), and the
-batch goes on. Handlers are idempotent (revision guards, processed-event records), so the
-events of a batch re-read after a crash change nothing twice.
+batch goes on. Handlers are idempotent (revision guards on the handler topics, processed-event
+records for the request events), so the events of a batch re-read after a crash change nothing
+twice.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ class StreamProcessor:
                     topics.handler(kind),
                     frozenset(e.type for e in registry.topic(topics.handler(kind)).events),
                     self._handler_apply(kind),
-                    dedupe=True,
+                    # Revisions order the work items: a case ignores an item whose revision it
+                    # already holds (a redelivery), so no processed-event record is needed.
+                    dedupe=False,
                 )
             )
         return specs
