@@ -439,6 +439,10 @@ def database(s: Svc) -> dict[str, Any]:
             "primaryUpdateStrategy": "unsupervised",
             "bootstrap": {"initdb": {"database": s.name, "owner": s.name}},
             "storage": {"size": "10Gi"},
+            # The working set is cached: random reads cost about what sequential ones do, and
+            # the planner then uses the indexes for the consumers' batch lookups (same value
+            # as the devstack server, atlas_devstack.postgres.RANDOM_PAGE_COST).
+            "postgresql": {"parameters": {"random_page_cost": "1.1"}},
             "monitoring": {"enablePodMonitor": True},
             "affinity": {"topologyKey": "topology.kubernetes.io/zone"},
             "resources": {
