@@ -17,6 +17,7 @@ publish-to-consumed latency at the same 100 messages/s for the steady phase.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -41,12 +42,16 @@ BENCH_PG_PORT = 25474
 BENCH_KAFKA_PORT = 29192
 BENCH_KAFKA_CONTROLLER_PORT = 29193
 STEADY_RATE = 100
+# Mobility worker processes beside the API: 0 is everything in one process (local mode); the
+# worker Deployment runs at least DEPLOYED_WORKERS replicas (its HorizontalPodAutoscaler's min).
+DEPLOYED_WORKERS = 2
+SHAPES = (0, DEPLOYED_WORKERS)
 
 
 @asynccontextmanager
-async def infrastructure() -> AsyncIterator[tuple[str, str, str]]:
-    """(kafka bootstrap, mobility database url, requests database url): ATLAS_TEST_* servers if
-    given, else local bench ones."""
+async def infrastructure() -> AsyncIterator[tuple[str, Any]]:
+    """(kafka bootstrap, PostgreSQL endpoint): ATLAS_TEST_* servers if given, else local bench
+    ones."""
     from atlas_devstack.kafka import KafkaBroker
     from atlas_devstack.paths import atlas_dir
     from atlas_devstack.postgres import PostgresEndpoint, PostgresServer
@@ -77,19 +82,27 @@ async def infrastructure() -> AsyncIterator[tuple[str, str, str]]:
             server.start()
         server.wait_ready()
         endpoint = server.endpoint
+    try:
+        yield bootstrap, endpoint
+    finally:
+        if server is not None and pg_started:
+            server.stop()
+        if broker is not None:
+            broker.stop()
+
+
+@asynccontextmanager
+async def databases(endpoint: Any) -> AsyncIterator[tuple[str, str]]:
+    """(mobility database url, requests database url), new and dropped afterwards."""
     name = f"atlas_bench_mobility_{secrets.token_hex(4)}"
     requests_name = f"{name}_requests"
     endpoint.create_database(name)
     endpoint.create_database(requests_name)
     try:
-        yield bootstrap, endpoint.url(name), endpoint.url(requests_name)
+        yield endpoint.url(name), endpoint.url(requests_name)
     finally:
         endpoint.drop_database(name)
         endpoint.drop_database(requests_name)
-        if server is not None and pg_started:
-            server.stop()
-        if broker is not None:
-            broker.stop()
 
 
 class Plan:
@@ -160,7 +173,52 @@ def encode(data: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
 @asynccontextmanager
-async def mobility_service(bootstrap: str, database_url: str, prefix: str) -> AsyncIterator[Any]:
+async def worker_process(module: str, env: dict[str, str], log: Path) -> AsyncIterator[Any]:
+    """`python -m module` with `env`, output to `log`; stopped with SIGTERM (its log tail
+    printed if it failed)."""
+    with log.open("ab") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        if process.returncode not in (0, -signal.SIGTERM):
+            print((await asyncio.to_thread(log.read_text, errors="replace"))[-3000:])
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """Members of a stable consumer group with partitions assigned (0 while it rebalances)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    # DescribeGroups: (error_code, group_id, state, protocol_type, protocol, members, ...)
+    for response in described:
+        for entry in response.groups:
+            if entry[1] == group and entry[2] == "Stable":
+                return sum(1 for member in entry[5] if member[-1])  # member_assignment
+    return 0
+
+
+@asynccontextmanager
+async def mobility_service(
+    bootstrap: str, database_url: str, prefix: str, workers: int
+) -> AsyncIterator[Any]:
+    """The mobility service: its API process, running the faust agents and relay itself when
+    `workers` is 0, else beside `workers` worker processes (`python -m atlas_mobility.worker`,
+    as deployed: the worker Deployment runs at least two replicas)."""
     from atlas_events.testing import wait_until
     from atlas_mobility.app import create
     from atlas_mobility.config import MobilitySettings
@@ -171,19 +229,45 @@ async def mobility_service(bootstrap: str, database_url: str, prefix: str) -> As
             kafka_bootstrap=bootstrap,
             auth_local_key_path=Path(tmp) / "jwt.pem",
             stream_data_dir=Path(tmp) / "stream",
-            run_workers=True,
+            run_workers=workers == 0,
             topic_prefix=prefix,
             log_level="WARNING",
             reminder_interval_seconds=300,
         )
         app = create(settings)
-        async with app.router.lifespan_context(app):
+        async with app.router.lifespan_context(app), contextlib.AsyncExitStack() as stack:
             runtime = app.state.runtime
+            if workers == 0:
 
-            async def started() -> bool:
-                return all(c.started.is_set() for c in runtime.consumers)
+                async def started() -> bool:
+                    return all(c.started.is_set() for c in runtime.consumers)
 
-            await wait_until(started, timeout=120)
+                await wait_until(started, timeout=120)
+                yield runtime
+                return
+            env = {
+                **os.environ,
+                "ATLAS_MOBILITY_DATABASE_URL": database_url,
+                "ATLAS_MOBILITY_KAFKA_BOOTSTRAP": bootstrap,
+                "ATLAS_MOBILITY_TOPIC_PREFIX": prefix,
+                "ATLAS_MOBILITY_AUTH_LOCAL_KEY_PATH": str(Path(tmp) / "jwt.pem"),
+                "ATLAS_MOBILITY_REMINDER_INTERVAL_SECONDS": "300",
+                "ATLAS_MOBILITY_LOG_LEVEL": "WARNING",
+            }
+            for i in range(workers):
+                await stack.enter_async_context(
+                    worker_process(
+                        "atlas_mobility.worker",
+                        {**env, "ATLAS_MOBILITY_STREAM_DATA_DIR": str(Path(tmp) / f"stream-{i}")},
+                        Path(tmp) / f"mobility-worker-{i}.log",
+                    )
+                )
+            group = f"{prefix}{settings.stream_app_id}"
+
+            async def assigned() -> bool:
+                return await group_members(bootstrap, group) == workers
+
+            await wait_until(assigned, timeout=120, interval=0.5)
             yield runtime
 
 
@@ -208,39 +292,23 @@ async def requests_worker(
         "ATLAS_REQUESTS_LOG_LEVEL": "WARNING",
     }
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "requests.log"
         env["ATLAS_REQUESTS_AUTH_LOCAL_KEY_PATH"] = str(Path(tmp) / "jwt.pem")
-        with log.open("wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "atlas_requests.worker",
-                env=env,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
         db = Database(database_url)
         try:
+            async with worker_process(
+                "atlas_requests.worker", env, Path(tmp) / "requests.log"
+            ) as process:
 
-            async def migrated() -> bool:
-                async with db.transaction() as session:
-                    found = await session.scalar(text("SELECT to_regclass('requests')"))
-                return found is not None and process.returncode is None
+                async def migrated() -> bool:
+                    async with db.transaction() as session:
+                        found = await session.scalar(text("SELECT to_regclass('requests')"))
+                    return found is not None and process.returncode is None
 
-            await wait_until(migrated, timeout=120, interval=0.2)
-            await seed_requests_catalog(db, refdata)
-            yield db
+                await wait_until(migrated, timeout=120, interval=0.2)
+                await seed_requests_catalog(db, refdata)
+                yield db
         finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
             await db.dispose()
-            if process.returncode not in (0, -signal.SIGTERM):
-                print(log.read_text(errors="replace")[-3000:])
 
 
 async def seed_requests_catalog(db: Any, refdata: Path) -> None:
@@ -495,21 +563,30 @@ async def run(quick: bool) -> list[Result]:
     policy = load_policy(settings.milestone_policy_path)
     plan = Plan(settings.refdata_dir)
     results: list[Result] = []
-    async with infrastructure() as (bootstrap, database_url, requests_url):
-        prefix = f"bench{uuid.uuid4().hex[:6]}."
-        topics = Topics(prefix)
-        await ensure_topics(bootstrap, topics.registry)
+    datas = [plan.mutation() for _ in range(n)]
+    expected = sum(plan.expected_cases(d, policy) for d in datas)
+    messages = [encode(d) for d in datas]
+    refdata = settings.refdata_dir
+    bursts: dict[int, float] = {}
+    async with infrastructure() as (bootstrap, endpoint):
         await ensure_topics(bootstrap, REGISTRY)  # the requests service's own event topics
-        datas = [plan.mutation() for _ in range(n)]
-        expected = sum(plan.expected_cases(d, policy) for d in datas)
-        messages = [encode(d) for d in datas]
-        refdata = settings.refdata_dir
-        async with (
-            requests_worker(bootstrap, requests_url, prefix, refdata) as requests_db,
-            mobility_service(bootstrap, database_url, prefix) as runtime,
-        ):
-            burst_s = await burst(runtime, requests_db, bootstrap, topics.hr, messages, expected)
-            latencies = await steady(runtime, bootstrap, topics.hr, plan, policy, steady_seconds)
+        # The same burst against each shape of the service, on new databases and topics.
+        for workers in SHAPES:
+            prefix = f"bench{uuid.uuid4().hex[:6]}."
+            topics = Topics(prefix)
+            await ensure_topics(bootstrap, topics.registry)
+            async with (
+                databases(endpoint) as (database_url, requests_url),
+                requests_worker(bootstrap, requests_url, prefix, refdata) as requests_db,
+                mobility_service(bootstrap, database_url, prefix, workers) as runtime,
+            ):
+                bursts[workers] = await burst(
+                    runtime, requests_db, bootstrap, topics.hr, messages, expected
+                )
+                if workers == DEPLOYED_WORKERS:
+                    latencies = await steady(
+                        runtime, bootstrap, topics.hr, plan, policy, steady_seconds
+                    )
 
         # Baseline: the same messages, consumed from the same topic and produced elsewhere.
         sink = f"{prefix}raw.burst"
@@ -525,15 +602,22 @@ async def run(quick: bool) -> list[Result]:
         )  # fmt: skip
 
     name = "mobility"
-    results.append(
-        Result(name, f"burst {n:,} mutations → dossiers, {expected:,} cases, requests", burst_s,
-               "s", "raw aiokafka consume+produce", raw_s, higher_is_better=False,
-               target="≤ 60 s (50,000)")
-    )  # fmt: skip
-    results.append(
-        Result(name, "burst throughput", n / burst_s, "mutations/s",
-               "raw aiokafka consume+produce", n / raw_s)
-    )  # fmt: skip
+    for workers, burst_s in bursts.items():
+        shape = (
+            "one process (API, agents, relay)"
+            if workers == 0
+            else f"API + {workers} worker processes (as deployed)"
+        )
+        results.append(
+            Result(name, f"burst {n:,} mutations → dossiers, {expected:,} cases, requests;"
+                   f" {shape}", burst_s, "s", "raw aiokafka consume+produce", raw_s,
+                   higher_is_better=False,
+                   target="≤ 60 s (50,000)" if workers == DEPLOYED_WORKERS else None)
+        )  # fmt: skip
+        results.append(
+            Result(name, f"burst throughput; {shape}", n / burst_s, "mutations/s",
+                   "raw aiokafka consume+produce", n / raw_s)
+        )  # fmt: skip
     ms = [x * 1000 for x in latencies]
     raw_ms = [x * 1000 for x in raw_latencies]
     results.append(
