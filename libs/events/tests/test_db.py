@@ -20,10 +20,11 @@ from sqlalchemy import (
     Table,
     insert,
     select,
+    text,
 )
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
-from atlas_events.db import Database, UTCDateTime, bulk_insert
+from atlas_events.db import Database, UTCDateTime, bulk_insert, plan_for_each_batch
 
 metadata = MetaData()
 stamps = Table(
@@ -150,3 +151,17 @@ async def test_bulk_insert_refuses_unknown_or_uneven_columns(bulk_db: Database) 
             with pytest.raises(ArgumentError, match="same columns"):
                 await bulk_insert(session, rows_table, [{"name": "x"}, {"name": "y", "doc": {}}])
     assert await _all_rows(bulk_db) == []
+
+
+async def test_a_batch_transaction_is_planned_for_its_values_and_only_it(
+    bulk_db: Database,
+) -> None:
+    async with bulk_db.transaction() as session:
+        await plan_for_each_batch(session)
+        if not bulk_db.is_sqlite:
+            assert await session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+        await bulk_insert(session, rows_table, [{"name": "batch"}])
+    if not bulk_db.is_sqlite:
+        async with bulk_db.transaction() as session:  # the next transaction: back to the default
+            assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
+    assert [r["name"] for r in await _all_rows(bulk_db)] == ["batch"]

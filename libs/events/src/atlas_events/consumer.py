@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
-from atlas_events.db import Database, bulk_insert
+from atlas_events.db import Database, bulk_insert, plan_for_each_batch
 from atlas_events.kafka import KafkaOptions, make_producer
 from atlas_events.outbox import EventTables
 from atlas_events.registry import REGISTRY, TopicRegistry, UnknownEventType
@@ -275,6 +275,7 @@ class ConsumerRunner:
         processed = self.tables.processed
         applied: set[str] = set()
         async with self.db.transaction() as session:
+            await plan_for_each_batch(session)
             seen = set(
                 (
                     await session.scalars(

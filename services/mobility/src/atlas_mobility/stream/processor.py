@@ -45,7 +45,7 @@ from atlas_events.consumer import (
     PermanentError,
     is_connection_error,
 )
-from atlas_events.db import Database, bulk_insert
+from atlas_events.db import Database, bulk_insert, plan_for_each_batch
 from atlas_events.kafka import client_options, faust_credentials, make_producer
 from atlas_events.outbox import Outbox
 from atlas_events.registry import UnknownEventType
@@ -369,6 +369,7 @@ class StreamProcessor:
         processed = self.tables.processed
         consumer = f"mobility.{spec.name}"
         async with self.db.transaction() as session:
+            await plan_for_each_batch(session)
             todo = list(deliveries)
             if spec.dedupe:
                 seen = set(
