@@ -285,6 +285,9 @@ async def requests_worker(
         "ATLAS_REQUESTS_DATABASE_URL": database_url,
         "ATLAS_REQUESTS_KAFKA_BOOTSTRAP": bootstrap,
         "ATLAS_REQUESTS_COMMANDS_TOPIC": f"{prefix}requests.commands.v1",
+        # Its events (request submitted, status changed) on the run's topics, where mobility's
+        # request-status agent reads them: the status flowing back is part of the load.
+        "ATLAS_REQUESTS_TOPIC_PREFIX": prefix,
         "ATLAS_REQUESTS_PRESTATIONS_TOPIC": f"{prefix}catalog.prestations.v1",
         "ATLAS_REQUESTS_SPACES_TOPIC": f"{prefix}catalog.spaces.v1",
         "ATLAS_REQUESTS_CONSUMER_GROUP_SUFFIX": f".{prefix}",
