@@ -116,6 +116,60 @@ async def test_duplicate_delivery_changes_nothing(
     assert len(commands.events(subject_prefix=mutation_id)) == 1
 
 
+async def test_redelivered_handler_work_item_opens_nothing_twice(
+    mobility: RunningService, commands: TopicReader
+) -> None:
+    """The handler topics keep no processed-event records: a case ignores a work item whose
+    revision it already holds, so a redelivery opens no second case, command or timeline entry."""
+    mutation_id, agent_id = new_ids()
+    first = date.today() + timedelta(days=200)
+    handler = TopicReader(mobility.bootstrap, mobility.topics.handler("logement"))
+    await handler.start()
+    try:
+        await mobility.publish_hr(
+            hr_event(snapshot(mutation_id, agent_id, report_date=first, move=False))
+        )
+        await mobility.wait_dossier(mutation_id, cases=1)
+
+        async def opened_item() -> list | None:
+            await handler.poll()
+            return [r for r in handler.records if r.key == mutation_id.encode()] or None
+
+        (item,) = await wait_until(opened_item, timeout=30, interval=0.05)
+        for _ in range(2):  # the very same record, as after a crash before the offset commit
+            await mobility.publish_raw(
+                mobility.topics.handler("logement"), item.key, item.value, list(item.headers)
+            )
+    finally:
+        await handler.stop()
+    # Same key, same partition: once revision 2 is applied, the redeliveries were handled.
+    later = first + timedelta(days=30)
+    await mobility.publish_hr(
+        hr_event(
+            snapshot(mutation_id, agent_id, revision=2, report_date=later, move=False),
+            kind="amended",
+        )
+    )
+
+    async def at_revision_2() -> list[dict] | None:
+        entries = await mobility.timeline(mutation_id)
+        return entries if any("replanifié" in e["summary"] for e in entries) else None
+
+    entries = await wait_until(at_revision_2, timeout=30)
+    logement = [
+        (e["revision"], e["summary"]) for e in entries if e["summary"].startswith("logement")
+    ]
+    # Opened at revision 1, rescheduled at 2, nothing for the two redeliveries in between.
+    assert [revision for revision, _ in logement] == [1, 2], logement
+    assert logement[0][1].startswith("logement : dossier ouvert")
+    dossier = await mobility.wait_dossier(mutation_id, cases=1)
+    assert len(dossier["cases"]) == 1
+    await commands.wait_for(1, subject_prefix=mutation_id, type=requests.OPEN_REQUEST)
+    await commands.poll()
+    case_commands = commands.events(subject_prefix=mutation_id)
+    assert [e.type for e in case_commands] == [requests.OPEN_REQUEST]
+
+
 async def hr_entry(mobility: RunningService, mutation_id: str, *, revision: int) -> dict:
     """The timeline entry of the HR event of that revision."""
     entries = await mobility.timeline(mutation_id)
