@@ -14,14 +14,19 @@ import counter_domain
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-async def counter_db(
+def backend_url(
     request: pytest.FixtureRequest, tmp_path: Path, database_url: Callable[[], str]
-) -> AsyncIterator[Database]:
-    """The counter domain on a fresh database: real PostgreSQL, and SQLite for local mode."""
-    url = (
-        database_url() if request.param == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/c.db"
-    )
-    db = Database(url)
+) -> str:
+    """A fresh database on each backend: real PostgreSQL, and SQLite for local mode."""
+    if request.param == "postgresql":
+        return database_url()
+    return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+
+
+@pytest.fixture
+async def counter_db(backend_url: str) -> AsyncIterator[Database]:
+    """The counter domain on a fresh database of each backend."""
+    db = Database(backend_url)
     await counter_domain.create_schema(db)
     yield db
     await db.dispose()

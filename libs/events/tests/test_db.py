@@ -3,9 +3,8 @@ inserts (COPY on PostgreSQL) write what insert() would, inside the caller's tran
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,14 +31,8 @@ stamps = Table(
 )
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-async def test_timestamps_are_aware_utc_on_every_backend(
-    backend: str, tmp_path: Path, database_url: Callable[[], str]
-) -> None:
-    url = database_url() if backend == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/t.db"
-    db = Database(url)
-    async with db.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+async def test_timestamps_are_aware_utc_on_every_backend(schema_db: Database) -> None:
+    db = schema_db
     paris = timezone(timedelta(hours=2))
     written = [datetime(2027, 8, 30, 9, 0, tzinfo=paris), datetime(2027, 8, 30, 9, 0)]
     async with db.transaction() as session:
@@ -47,7 +40,6 @@ async def test_timestamps_are_aware_utc_on_every_backend(
             await session.execute(insert(stamps).values(id=i, at=value))
     async with db.transaction() as session:
         read = list((await session.execute(select(stamps.c.at).order_by(stamps.c.id))).scalars())
-    await db.dispose()
     assert [r.tzinfo for r in read] == [UTC, UTC]
     assert read[0] == written[0]  # the same instant, in UTC
     assert read[1] == written[1].replace(tzinfo=UTC)  # naive is taken as UTC
@@ -67,14 +59,10 @@ rows_table = Table(
 )
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def bulk_db(
-    request: pytest.FixtureRequest, tmp_path: Path, database_url: Callable[[], str]
-) -> AsyncIterator[Database]:
-    url = (
-        database_url() if request.param == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/b.db"
-    )
-    db = Database(url)
+@pytest.fixture
+async def schema_db(backend_url: str) -> AsyncIterator[Database]:
+    """This module's tables on a fresh database of each backend."""
+    db = Database(backend_url)
     async with db.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     yield db
@@ -87,7 +75,7 @@ async def _all_rows(db: Database) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in result]
 
 
-async def test_bulk_insert_writes_every_column_type_in_order(bulk_db: Database) -> None:
+async def test_bulk_insert_writes_every_column_type_in_order(schema_db: Database) -> None:
     paris = timezone(timedelta(hours=2))
     rows = [
         {
@@ -98,9 +86,9 @@ async def test_bulk_insert_writes_every_column_type_in_order(bulk_db: Database) 
         }
         for i in range(50)
     ]
-    async with bulk_db.transaction() as session:
+    async with schema_db.transaction() as session:
         await bulk_insert(session, rows_table, rows)
-    read = await _all_rows(bulk_db)
+    read = await _all_rows(schema_db)
     assert [r["name"] for r in read] == [f"n{i}" for i in range(50)]  # ids follow the order
     assert [r["id"] for r in read] == sorted(r["id"] for r in read)
     assert read[3]["doc"] == {"é": [3, None, 1.5], "nested": {"ok": True}}
@@ -111,57 +99,57 @@ async def test_bulk_insert_writes_every_column_type_in_order(bulk_db: Database) 
     assert {r["token"] for r in read} == {"made-by-default"}
 
 
-async def test_bulk_insert_is_part_of_the_callers_transaction(bulk_db: Database) -> None:
+async def test_bulk_insert_is_part_of_the_callers_transaction(schema_db: Database) -> None:
     async def insert_then_fail() -> None:
-        async with bulk_db.transaction() as session:
+        async with schema_db.transaction() as session:
             await bulk_insert(session, rows_table, [{"name": "kept?"}])
             raise RuntimeError("undo")
 
     with pytest.raises(RuntimeError, match="undo"):
         await insert_then_fail()
-    assert await _all_rows(bulk_db) == []
+    assert await _all_rows(schema_db) == []
     # First statement of its transaction, after an ORM-free session: still inside it.
-    async with bulk_db.transaction() as session:
+    async with schema_db.transaction() as session:
         await bulk_insert(session, rows_table, [{"name": "a"}])
         await session.rollback()
-    assert await _all_rows(bulk_db) == []
+    assert await _all_rows(schema_db) == []
 
 
 async def test_bulk_insert_constraint_violation_is_an_integrity_error_and_writes_nothing(
-    bulk_db: Database,
+    schema_db: Database,
 ) -> None:
-    async with bulk_db.transaction() as session:
+    async with schema_db.transaction() as session:
         await bulk_insert(session, rows_table, [{"name": "taken"}])
 
     async def insert_taken() -> None:
-        async with bulk_db.transaction() as session:
+        async with schema_db.transaction() as session:
             await bulk_insert(session, rows_table, [{"name": "fresh"}, {"name": "taken"}])
 
     with pytest.raises(IntegrityError):
         await insert_taken()
-    assert [r["name"] for r in await _all_rows(bulk_db)] == ["taken"]
+    assert [r["name"] for r in await _all_rows(schema_db)] == ["taken"]
 
 
-async def test_bulk_insert_refuses_unknown_or_uneven_columns(bulk_db: Database) -> None:
-    async with bulk_db.transaction() as session:
+async def test_bulk_insert_refuses_unknown_or_uneven_columns(schema_db: Database) -> None:
+    async with schema_db.transaction() as session:
         with pytest.raises(ArgumentError, match="no column colour"):
             await bulk_insert(session, rows_table, [{"name": "x", "colour": "red"}])
-    if not bulk_db.is_sqlite:  # SQLite goes through insert(), which has its own rules
-        async with bulk_db.transaction() as session:
+    if not schema_db.is_sqlite:  # SQLite goes through insert(), which has its own rules
+        async with schema_db.transaction() as session:
             with pytest.raises(ArgumentError, match="same columns"):
                 await bulk_insert(session, rows_table, [{"name": "x"}, {"name": "y", "doc": {}}])
-    assert await _all_rows(bulk_db) == []
+    assert await _all_rows(schema_db) == []
 
 
 async def test_a_batch_transaction_is_planned_for_its_values_and_only_it(
-    bulk_db: Database,
+    schema_db: Database,
 ) -> None:
-    async with bulk_db.transaction() as session:
+    async with schema_db.transaction() as session:
         await plan_for_each_batch(session)
-        if not bulk_db.is_sqlite:
+        if not schema_db.is_sqlite:
             assert await session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
         await bulk_insert(session, rows_table, [{"name": "batch"}])
-    if not bulk_db.is_sqlite:
-        async with bulk_db.transaction() as session:  # the next transaction: back to the default
+    if not schema_db.is_sqlite:
+        async with schema_db.transaction() as session:  # the next transaction: back to the default
             assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
-    assert [r["name"] for r in await _all_rows(bulk_db)] == ["batch"]
+    assert [r["name"] for r in await _all_rows(schema_db)] == ["batch"]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import DateTime, Table, event, insert, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, make_url
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.schema import ColumnDefault
 from sqlalchemy.types import TypeDecorator
 
 from atlas_events import jsoncodec
@@ -136,15 +138,14 @@ async def bulk_insert(
         await session.execute(insert(table), list(rows))
         return
     await session.flush()  # ORM objects added before must exist first (foreign keys), as insert()
-    filled: dict[str, Any] = {}
-    for column in table.c:
-        default = column.default
-        if column.name in rows[0] or default is None or not hasattr(default, "arg"):
-            continue
-        if default.is_scalar:
-            filled[column.name] = default.arg
-        elif default.is_callable:
-            filled[column.name] = default.arg  # called per row: e.g. a timestamp or a uuid
+    # Python-side defaults of the columns left out: a value, or a callable called per row.
+    filled: dict[str, Any] = {
+        column.name: column.default.arg
+        for column in table.c
+        if column.name not in rows[0]
+        and isinstance(column.default, ColumnDefault)
+        and (column.default.is_scalar or column.default.is_callable)
+    }
     columns = names + list(filled)
     dialect = bind.dialect
     processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
@@ -161,9 +162,7 @@ async def bulk_insert(
             if values[i] is not None:
                 values[i] = process(values[i])
         records.append(tuple(values))
-    connection = await session.connection()
-    if not connection.in_transaction():  # pragma: no cover - a session always begins one
-        raise RuntimeError("bulk_insert needs a transaction")
+    connection = await session.connection()  # the session's, in its transaction
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
@@ -180,8 +179,6 @@ async def bulk_insert(
 
 def _raise_as_sqlalchemy(exc: Exception, statement: str) -> None:
     """Raise the driver's error as SQLAlchemy would have wrapped it (the original as cause)."""
-    import asyncpg
-
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
         raise sa_exc.IntegrityError(statement, None, exc) from exc
     if isinstance(exc, asyncpg.DataError):

@@ -498,17 +498,19 @@ class RequestService:
         transitions: list[dict[str, Any]] = []
         events: list[tuple[CloudEvent, str | bytes | None]] = []
         contexts: list[otel_context.Context] = []
+        models: list[BaseModel | None] = []  # each event's data model: validated once, here
 
         async def write() -> None:
             if pending:
                 # Core statements on the tables: the ORM's per-object work is what this avoids.
                 await bulk_insert(self.session, _REQUESTS, list(pending.values()))
                 await bulk_insert(self.session, _TRANSITIONS, transitions)
-                await self.outbox.add_many(self.session, events, contexts=contexts)
+                await self.outbox.add_many(self.session, events, contexts=contexts, models=models)
                 pending.clear()
                 transitions.clear()
                 events.clear()
                 contexts.clear()
+                models.clear()
 
         for i, command in enumerate(commands):
             with each(i) if each is not None else nullcontext():
@@ -605,6 +607,7 @@ class RequestService:
                     (CloudEvent.create(ev.REQUEST_SUBMITTED, SOURCE, submitted), row["id"])
                 )
                 contexts.append(otel_context.get_current())
+                models.append(submitted)
         await write()
 
     async def close_for_case(self, command: CloseRequest) -> Request | None:
