@@ -203,6 +203,8 @@ async def test_stale_revision_is_recorded_and_ignored(
     assert dossier["report_date"] == report.isoformat()
     entries = await mobility.timeline(mutation_id)
     assert entries[0]["summary"].startswith("mutation annoncée")  # first revision seen opens it
+    # The case is in the database before its command is relayed: wait for it, then read on.
+    await commands.wait_for(1, subject_prefix=mutation_id, type=requests.OPEN_REQUEST)
     await commands.poll()
     assert [e.data["atlas_id"] for e in commands.events(subject_prefix=mutation_id)] == [TOULON]
 
