@@ -200,3 +200,8 @@ async def plan_for_each_batch(session: AsyncSession) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def rowcount(result: object) -> int:
+    """Rows an UPDATE, DELETE or INSERT touched (the typed Result hides the cursor's rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -28,9 +28,10 @@ from atlas_events.kafka import KafkaProbe, client_options
 from atlas_events.logging import configure_logging
 from atlas_events.outbox import EventTables, Outbox, OutboxRelay
 from atlas_events.registry import prefixed_registry
+from atlas_events.retention import prune_event_tables
 from atlas_events.settings import ServiceSettings
 from atlas_events.tracing import setup_telemetry
-from atlas_events.workers import Worker
+from atlas_events.workers import PeriodicTask, Worker
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +82,7 @@ class Runtime:
         """Security of every Kafka client of the service: pass it on as `kafka_options`."""
         self.kafka_probe = KafkaProbe(settings.kafka_bootstrap, kafka_options=self.kafka_options)
         self.relay: OutboxRelay | None = None
+        self.pruner: PeriodicTask | None = None
         self.consumers: list[Worker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._extensions: dict[Callable[[Runtime], Any], Any] = {}
@@ -103,6 +105,8 @@ class Runtime:
             await hook(self)
         if not workers:
             return
+        retention = self.settings.retention_policy()
+        retention.check(self.registry)
         self.relay = OutboxRelay(
             self.db,
             self.outbox,
@@ -112,6 +116,12 @@ class Runtime:
             kafka_options=self.kafka_options,
         )
         self._tasks.append(_supervise(f"{self.service.name}-relay", self.relay.run))
+        self.pruner = PeriodicTask(
+            f"{self.service.name}-retention",
+            self.settings.retention_interval_seconds,
+            lambda: prune_event_tables(self.db, self.service.tables, retention),
+        )
+        self._tasks.append(_supervise(self.pruner.name, self.pruner.run))
         self.consumers = list(self.service.consumers(self))
         for consumer in self.consumers:
             self._tasks.append(_supervise(consumer.name, consumer.run))
@@ -122,6 +132,8 @@ class Runtime:
             await consumer.stop()
         if self.relay is not None:
             await self.relay.stop()
+        if self.pruner is not None:
+            await self.pruner.stop()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=15)
             for task in pending:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -10,6 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from atlas_events.auth import AuthSettings
+from atlas_events.retention import RetentionPolicy
 
 
 def atlas_home() -> Path:
@@ -53,6 +55,20 @@ class ServiceSettings(BaseSettings):
     relay_poll_seconds: float = Field(
         1.0, description="Fallback poll when no commit notification can reach the relay."
     )
+    outbox_keep_days: float = Field(
+        7, gt=0, description="How long a published outbox row is kept (Kafka keeps the event)."
+    )
+    processed_keep_days: float = Field(
+        45,
+        gt=0,
+        description=(
+            "How long a processed-event record is kept; longer than any topic's retention"
+            " (30 days), else a message still in Kafka could be applied twice (checked at start)."
+        ),
+    )
+    retention_interval_seconds: float = Field(
+        3600, gt=0, description="How often a worker process prunes the event tables."
+    )
     metrics_port: int | None = Field(
         None, description="Port of a Prometheus endpoint in a worker process without the API."
     )
@@ -84,6 +100,12 @@ class ServiceSettings(BaseSettings):
         if not self.database_url:
             path = atlas_home() / "data" / f"{self.service_name}.db"
             self.database_url = f"sqlite+aiosqlite:///{path}"
+
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            outbox_keep=timedelta(days=self.outbox_keep_days),
+            processed_keep=timedelta(days=self.processed_keep_days),
+        )
 
     def auth_settings(self) -> AuthSettings:
         """The auth part of the settings, as the shared verifier expects it."""

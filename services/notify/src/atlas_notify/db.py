@@ -19,11 +19,6 @@ metadata = NotifyModel.metadata
 event_tables = EventTables(metadata)
 
 
-def rowcount(result: object) -> int:
-    """Rows an UPDATE or INSERT touched (the typed Result hides the cursor's rowcount)."""
-    return int(getattr(result, "rowcount", 0))
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

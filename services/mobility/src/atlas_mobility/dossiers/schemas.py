@@ -84,7 +84,12 @@ class ArrivalsPublic(BaseModel):
 class Accepted(BaseModel):
     """An HR event accepted for processing."""
 
-    status: str = Field(description="accepted, or duplicate when that event id was already taken.")
+    status: str = Field(
+        description=(
+            "accepted, or duplicate when that event id was taken in the last days (outbox keep);"
+            " either way the dossier applies a revision once."
+        )
+    )
     id: str
     type: str
     mutation_id: str

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
-from atlas_events.db import Database
+from atlas_events.db import Database, rowcount
 from atlas_events.outbox import Outbox
 from atlas_notify.channels.base import Outcome, SendResult
 from atlas_notify.channels.email import SmtpPool, build_message
 from atlas_notify.channels.sms import SmsSender
 from atlas_notify.config import NotifySettings
-from atlas_notify.db import as_utc, rowcount, utcnow
+from atlas_notify.db import as_utc, utcnow
 from atlas_notify.dispatch import wakeup
 from atlas_notify.dispatch.jobs import claim_daily
 from atlas_notify.errors import MissingVariables, TemplateNotFound

@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from atlas_events.cloudevents import CloudEvent
+from atlas_events.db import rowcount
 from atlas_events.outbox import Outbox
 from atlas_events.schemas.notify import (
     DELIVERY_STATUS_CHANGED,
@@ -21,7 +22,7 @@ from atlas_events.schemas.notify import (
     Recipient,
 )
 from atlas_notify import metrics
-from atlas_notify.db import as_utc, rowcount, utcnow
+from atlas_notify.db import as_utc, utcnow
 from atlas_notify.directory.repository import DirectoryRepository
 from atlas_notify.dispatch.wakeup import request_dispatch
 from atlas_notify.errors import (
