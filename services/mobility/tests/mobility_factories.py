@@ -201,7 +201,7 @@ async def start_service(
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 service = RunningService(
-                    app, client, settings, Topics(prefix), key, bootstrap, producer
+                    app, client, settings, Topics(settings.topic_prefix), key, bootstrap, producer
                 )
                 runtime = app.state.runtime
                 await wait_until(lambda: _started(runtime), timeout=60, interval=0.1)

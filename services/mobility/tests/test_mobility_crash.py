@@ -1,18 +1,23 @@
 """A worker killed (SIGKILL) mid-batch and restarted leaves one dossier per mutation, one case
-per kind, and one open_request per case in the outbox."""
+per kind, and one open_request per case in the outbox; one stopped while it holds unapplied
+events stops, and the next applies them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from mobility_factories import hr_event, new_ids, snapshot
+from mobility_factories import hr_event, new_ids, snapshot, start_service
 from sqlalchemy import text
 
 from atlas_events.cloudevents import to_kafka
@@ -20,6 +25,9 @@ from atlas_events.db import Database
 from atlas_events.kafka import ensure_topics
 from atlas_events.schemas import requests
 from atlas_events.testing import wait_until
+from atlas_mobility.config import MobilitySettings
+from atlas_mobility.stream.processor import AgentSpec, StreamProcessor
+from atlas_mobility.stream.workers import StreamWorker
 from atlas_mobility.topics import Topics
 
 N = 400
@@ -126,3 +134,110 @@ async def test_worker_killed_mid_batch_and_restarted_applies_each_mutation_once(
     assert by_type[requests.OPEN_REQUEST] == 2 * N  # one command per case, never two
     assert by_type["fr.defense.atlas.mobility.dossier.opened.v1"] == N
     await db.dispose()
+
+
+async def test_graceful_stop_with_events_taken_but_not_applied_returns_and_loses_none(
+    database_url: Callable[[], str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A worker asked to stop while an agent holds events it has not applied yet (a lagging
+    agent at a rolling update) finishes the batch in hand and stops; the next worker applies
+    the rest. Until this was fixed faust waited forever for those events' acknowledgements
+    while the agent waited for the lock the stopping processor held."""
+    url = database_url()
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    events = 30
+    options = {"topic_prefix": prefix, "stream_batch_size": 5}
+    first = contextlib.asynccontextmanager(start_service)(
+        database_url=url, bootstrap=kafka_bootstrap, key_path=tmp_path / "jwt.pem", **options
+    )
+    service = await first.__aenter__()
+    processor = next(
+        c.processor for c in service.app.state.runtime.consumers if isinstance(c, StreamWorker)
+    )
+    in_hand, release = asyncio.Event(), asyncio.Event()
+    apply = processor.process
+
+    async def held_back(spec: Any, records: Any) -> None:
+        if spec.name == "ingest" and not in_hand.is_set():
+            in_hand.set()
+            await release.wait()  # the first batch is in hand while the others arrive
+        await apply(spec, records)
+
+    processor.process = held_back  # type: ignore[method-assign]
+    mutations = [new_ids() for _ in range(events)]
+    for mutation_id, agent_id in mutations:
+        await service.publish_hr(hr_event(snapshot(mutation_id, agent_id)))
+    await asyncio.wait_for(in_hand.wait(), timeout=30)
+    await asyncio.sleep(1)  # the rest are fetched into the agent's stream meanwhile
+    stopping = asyncio.create_task(first.__aexit__(None, None, None))
+    await asyncio.sleep(0.5)
+    release.set()
+    await asyncio.wait_for(stopping, timeout=30)  # was: never
+
+    db = Database(url)
+    try:
+        applied = await count(db, "SELECT count(*) FROM mobility_dossiers")
+        assert 0 < applied < events, f"the stop was meant to leave events unapplied ({applied})"
+        second = contextlib.asynccontextmanager(start_service)(
+            database_url=url, bootstrap=kafka_bootstrap, key_path=tmp_path / "jwt.pem", **options
+        )
+        async with second:
+
+            async def all_applied() -> bool:
+                return await count(db, "SELECT count(*) FROM mobility_dossiers") == events
+
+            await wait_until(all_applied, timeout=60, interval=0.2)
+        twice = await count(
+            db,
+            "SELECT count(*) FROM (SELECT mutation_id FROM mobility_timeline"
+            " WHERE outcome = 'applied' AND event_id IS NOT NULL"
+            " GROUP BY mutation_id HAVING count(*) > 1) AS twice",
+        )
+        assert twice == 0
+    finally:
+        await db.dispose()
+
+
+class _ClearedStream:
+    """A faust stream as a rebalance leaves it: one take came, its queue was cleared since."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+        self.acked: list[Any] = []
+        self.channel = SimpleNamespace(queue=SimpleNamespace(qsize=lambda: 500))  # looked busy
+
+    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Any]]:
+        yield self.events
+        await asyncio.Event().wait()  # faust yields no empty take: nothing comes any more
+
+    async def ack(self, event: Any) -> None:
+        self.acked.append(event)
+
+
+async def test_a_take_is_applied_and_acknowledged_without_waiting_for_the_next() -> None:
+    """Held back for a next take that never came, a take's events stayed unacknowledged and
+    faust's rebalance waited for them for ever (seen in a benchmark run on one core)."""
+    outbox: Any = SimpleNamespace(tables=None)
+    processor = StreamProcessor(
+        settings=MobilitySettings(stream_batch_size=20), context=None, db=None, outbox=outbox
+    )  # type: ignore[arg-type]
+    applied: list[list[int]] = []
+
+    async def process(spec: Any, records: Any) -> None:
+        applied.append([r.offset for r in records])
+
+    processor.process = process  # type: ignore[method-assign]
+    message = SimpleNamespace(topic="t", partition=0, key=b"k", value=b"{}", headers=[])
+    events = [SimpleNamespace(message=SimpleNamespace(**vars(message), offset=o)) for o in (7, 8)]
+    stream = _ClearedStream(events)
+    spec = AgentSpec("ingest", "t", frozenset(), apply=None, dedupe=False)  # type: ignore[arg-type]
+    consuming = asyncio.create_task(processor.consume(spec, stream))
+    try:
+
+        async def acknowledged() -> bool:
+            return stream.acked == events
+
+        await wait_until(acknowledged, timeout=5, interval=0.05)
+    finally:
+        consuming.cancel()
+    assert applied == [[7, 8]]

@@ -42,15 +42,6 @@ class MobilitySettings(ServiceSettings):
             " loaded 2-core machine)."
         ),
     )
-    stream_batch_linger: float = Field(
-        0.5,
-        ge=0,
-        description=(
-            "Under a backlog (takes of a tenth of stream_batch_size come back full), how long (s)"
-            " a batch may keep growing toward stream_batch_size before it is applied: larger"
-            " batches cost less CPU per event; without a backlog nothing waits for this."
-        ),
-    )
     stream_session_timeout: float = Field(
         10.0, gt=0, description="Kafka group session timeout (s): how soon a dead worker is gone."
     )

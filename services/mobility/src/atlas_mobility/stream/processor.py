@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import random
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from typing import Any
 import faust
 import structlog
 from aiokafka import AIOKafkaProducer
+from faust.exceptions import AlreadyConfiguredWarning
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ValidationError
@@ -264,39 +266,31 @@ class StreamProcessor:
 
     def _add_agent(self, app: faust.App, spec: AgentSpec) -> None:
         topic = app.topic(spec.topic, key_serializer="raw", value_serializer="raw")
-        size = self.settings.stream_batch_size
-        within = self.settings.stream_batch_within
-        linger = self.settings.stream_batch_linger
-        # Events are taken in chunks. A full chunk with more events already queued behind it is
-        # a backlog: the batch grows (up to `size`, for at most `linger` s) so a burst is applied
-        # in few large transactions. Otherwise what is held is applied at once (a take yields
-        # only when events arrive, so holding without a queue behind could wait forever).
-        chunk = max(1, size // 10)
-        busy = self._busy.setdefault(spec.name, asyncio.Lock())
 
         async def agent(stream: Any) -> None:
-            held: list[Any] = []
-            since = 0.0
-            async for events in stream.noack_take(chunk, within=within):
-                if not held:
-                    since = time.monotonic()
-                held.extend(events)
-                if (
-                    len(events) >= chunk
-                    and len(held) < size
-                    and time.monotonic() - since < linger
-                    and _queued(stream) > 0
-                ):
-                    continue
-                records = [_raw(e) for e in held]
-                async with busy:
-                    await self.process(spec, records)
-                for event in held:  # acknowledged only once in the database
-                    await stream.ack(event)
-                held = []
+            await self.consume(spec, stream)
 
         agent.__name__ = agent.__qualname__ = f"mobility_{spec.name.replace('-', '_')}"
         app.agent(topic, name=f"mobility.{spec.name}", concurrency=1)(agent)
+
+    async def consume(self, spec: AgentSpec, stream: Any) -> None:
+        """Apply each take of the agent's stream as one batch, then acknowledge its events.
+
+        A take is up to `stream_batch_size` events, or what arrived within
+        `stream_batch_within` s. It is applied before the next one is awaited: faust yields a
+        take only when events arrive, and a rebalance clears the stream's queue, so events held
+        back for a later take could wait forever while faust waits for their acknowledgement
+        before it gives the partitions up (one agent stuck, the group's rebalance with it).
+        """
+        busy = self._busy.setdefault(spec.name, asyncio.Lock())
+        size = self.settings.stream_batch_size
+        within = self.settings.stream_batch_within
+        async for events in stream.noack_take(size, within=within):
+            records = [_raw(e) for e in events]
+            async with busy:
+                await self.process(spec, records)
+            for event in events:  # acknowledged only once in the database
+                await stream.ack(event)
 
     async def start(self) -> None:
         self.app = self.build_app()
@@ -311,6 +305,7 @@ class StreamProcessor:
                 for lock in self._busy.values():
                     await held.enter_async_context(lock)
                 if self.app is not None:
+                    _dont_wait_for_unapplied_events(self.app)
                     await self.app.stop()
         except TimeoutError:
             if self.app is not None:
@@ -512,12 +507,18 @@ def _delivery_span(delivery: Delivery) -> contextlib.AbstractContextManager[trac
     )
 
 
-def _queued(stream: Any) -> int:
-    """Events waiting in the stream's channel queue, not yet taken (0 if it cannot tell)."""
-    try:
-        return int(stream.channel.queue.qsize())
-    except Exception:  # a channel without a queue: never hold a batch for it
-        return 0
+def _dont_wait_for_unapplied_events(app: faust.App) -> None:
+    """Stop faust without waiting for the acknowledgement of events taken and not applied.
+
+    By default faust's consumer waits, at a stop, until every event it delivered is
+    acknowledged. The batches in hand are finished already (the agents' locks are held): what
+    remains are events this worker will not apply, which would keep the stop waiting for
+    ever. They are not acknowledged, so the next worker reads them again. Rebalances keep
+    faust's default (wait for the events in flight).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AlreadyConfiguredWarning)  # set late, on purpose
+        app.conf.stream_wait_empty = False
 
 
 def _raw(event: Any) -> RawRecord:
