@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -150,10 +151,33 @@ async def ensure_topics(
                 await admin.create_topics(wanted)
         created = [t.name for t in wanted]
         if created:
+            await _wait_until_served(admin, created, timeout)
             log.info("kafka_topics_created", topics=created)
         return created
     finally:
         await admin.close()
+
+
+async def _wait_until_served(admin: AIOKafkaAdminClient, topics: list[str], timeout: float) -> None:
+    """Wait until the metadata shows each new topic with a leader for every partition.
+
+    A consumer group formed before that ignores the topics it cannot see yet ("Ignoring missing
+    topic") and leaves their partitions unassigned until its next metadata refresh (minutes).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        described = await admin.describe_topics(topics)
+        served = len(described) == len(topics) and all(
+            t["error_code"] == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        )
+        if served:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics not served by the brokers after {timeout} s: {topics}")
+        await asyncio.sleep(0.05)
 
 
 class KafkaProbe:
