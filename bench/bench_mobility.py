@@ -194,24 +194,6 @@ async def worker_process(module: str, env: dict[str, str], log: Path) -> AsyncIt
             print((await asyncio.to_thread(log.read_text, errors="replace"))[-3000:])
 
 
-async def group_members(bootstrap: str, group: str) -> int:
-    """Members of a stable consumer group with partitions assigned (0 while it rebalances)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    # DescribeGroups: (error_code, group_id, state, protocol_type, protocol, members, ...)
-    for response in described:
-        for entry in response.groups:
-            if entry[1] == group and entry[2] == "Stable":
-                return sum(1 for member in entry[5] if member[-1])  # member_assignment
-    return 0
-
-
 @asynccontextmanager
 async def mobility_service(
     bootstrap: str, database_url: str, prefix: str, workers: int
@@ -219,7 +201,7 @@ async def mobility_service(
     """The mobility service: its API process, running the faust agents and relay itself when
     `workers` is 0, else beside `workers` worker processes (`python -m atlas_mobility.worker`,
     as deployed: the worker Deployment runs at least two replicas)."""
-    from atlas_events.testing import wait_until
+    from atlas_events.testing import group_members, wait_until
     from atlas_mobility.app import create
     from atlas_mobility.config import MobilitySettings
 

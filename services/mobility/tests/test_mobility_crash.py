@@ -24,7 +24,7 @@ from atlas_events.cloudevents import to_kafka
 from atlas_events.db import Database
 from atlas_events.kafka import ensure_topics
 from atlas_events.schemas import requests
-from atlas_events.testing import wait_until
+from atlas_events.testing import group_members, wait_until
 from atlas_mobility.config import MobilitySettings
 from atlas_mobility.stream.processor import AgentSpec, StreamProcessor
 from atlas_mobility.stream.workers import StreamWorker
@@ -50,38 +50,61 @@ async def count(db: Database, sql: str) -> int:
             return 0  # the worker has not migrated the database yet
 
 
+def worker_env(url: str, bootstrap: str, topics: Topics, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ATLAS_MOBILITY_DATABASE_URL": url,
+        "ATLAS_MOBILITY_KAFKA_BOOTSTRAP": bootstrap,
+        "ATLAS_MOBILITY_TOPIC_PREFIX": topics.prefix,
+        "ATLAS_MOBILITY_AUTH_LOCAL_KEY_PATH": str(tmp_path / "jwt.pem"),
+        "ATLAS_MOBILITY_STREAM_DATA_DIR": str(tmp_path / "stream"),
+        "ATLAS_MOBILITY_STREAM_BATCH_SIZE": "10",
+        "ATLAS_MOBILITY_STREAM_SESSION_TIMEOUT": "6",
+        # Offsets lag the database by seconds: a worker taking over re-reads applied events.
+        "ATLAS_MOBILITY_STREAM_COMMIT_INTERVAL": "3",
+        "ATLAS_MOBILITY_LOG_LEVEL": "WARNING",
+        "ATLAS_MOBILITY_LOG_JSON": "false",
+    }
+
+
+async def publish_mutations(bootstrap: str, topic: str, n: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for _ in range(n):
+            mutation_id, agent_id = new_ids()
+            message = to_kafka(hr_event(snapshot(mutation_id, agent_id)), agent_id)
+            await producer.send(
+                topic, key=message.key, value=message.value, headers=message.headers
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def applied_twice(db: Database) -> tuple[int, int]:
+    """Mutations with a kind of case twice, and with an event applied twice."""
+    per_kind = await count(
+        db,
+        "SELECT count(*) FROM (SELECT mutation_id, kind FROM mobility_cases "
+        "GROUP BY mutation_id, kind HAVING count(*) > 1) AS twice",
+    )
+    events = await count(
+        db,
+        "SELECT count(*) FROM (SELECT mutation_id FROM mobility_timeline WHERE outcome = 'applied'"
+        " AND event_id IS NOT NULL GROUP BY mutation_id HAVING count(*) > 1) AS twice",
+    )
+    return per_kind, events
+
+
 async def test_worker_killed_mid_batch_and_restarted_applies_each_mutation_once(
     database_url: Callable[[], str], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     url = database_url()
     topics = Topics(f"t{uuid.uuid4().hex[:8]}.")
     await ensure_topics(kafka_bootstrap, topics.registry)
-    env = {
-        **os.environ,
-        "ATLAS_MOBILITY_DATABASE_URL": url,
-        "ATLAS_MOBILITY_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ATLAS_MOBILITY_TOPIC_PREFIX": topics.prefix,
-        "ATLAS_MOBILITY_AUTH_LOCAL_KEY_PATH": str(tmp_path / "jwt.pem"),
-        "ATLAS_MOBILITY_STREAM_DATA_DIR": str(tmp_path / "stream"),
-        "ATLAS_MOBILITY_STREAM_BATCH_SIZE": "10",
-        "ATLAS_MOBILITY_STREAM_SESSION_TIMEOUT": "6",
-        # Offsets lag the database by seconds: the restarted worker re-reads applied events.
-        "ATLAS_MOBILITY_STREAM_COMMIT_INTERVAL": "3",
-        "ATLAS_MOBILITY_LOG_LEVEL": "WARNING",
-        "ATLAS_MOBILITY_LOG_JSON": "false",
-    }
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
-    await producer.start()
-    try:
-        for _ in range(N):
-            mutation_id, agent_id = new_ids()
-            message = to_kafka(hr_event(snapshot(mutation_id, agent_id)), agent_id)
-            await producer.send(
-                topics.hr, key=message.key, value=message.value, headers=message.headers
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    env = worker_env(url, kafka_bootstrap, topics, tmp_path)
+    await publish_mutations(kafka_bootstrap, topics.hr, N)
 
     db = Database(url)
     log = tmp_path / "worker.log"
@@ -112,18 +135,7 @@ async def test_worker_killed_mid_batch_and_restarted_applies_each_mutation_once(
             first.kill()
         print(log.read_text()[-3000:])  # shown by pytest when the test fails
 
-    per_kind = await count(
-        db,
-        "SELECT count(*) FROM (SELECT mutation_id, kind FROM mobility_cases "
-        "GROUP BY mutation_id, kind HAVING count(*) > 1) AS twice",
-    )
-    assert per_kind == 0
-    applied_twice = await count(
-        db,
-        "SELECT count(*) FROM (SELECT mutation_id FROM mobility_timeline WHERE outcome = 'applied'"
-        " AND event_id IS NOT NULL GROUP BY mutation_id HAVING count(*) > 1) AS twice",
-    )
-    assert applied_twice == 0
+    assert await applied_twice(db) == (0, 0)
     async with db.transaction() as session:
         outbox = (
             await session.execute(
@@ -133,6 +145,54 @@ async def test_worker_killed_mid_batch_and_restarted_applies_each_mutation_once(
     by_type = dict(outbox)
     assert by_type[requests.OPEN_REQUEST] == 2 * N  # one command per case, never two
     assert by_type["fr.defense.atlas.mobility.dossier.opened.v1"] == N
+    await db.dispose()
+
+
+async def test_a_worker_added_mid_burst_shares_the_work_and_each_mutation_applies_once(
+    database_url: Callable[[], str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A scale-out (the HPA adds a worker) rebalances the group while the first worker is in the
+    middle of a burst: nothing hangs, nothing is applied twice, both stop cleanly."""
+    url = database_url()
+    topics = Topics(f"t{uuid.uuid4().hex[:8]}.")
+    await ensure_topics(kafka_bootstrap, topics.registry)
+    env = worker_env(url, kafka_bootstrap, topics, tmp_path)
+    wave = 600
+    await publish_mutations(kafka_bootstrap, topics.hr, wave)
+    db = Database(url)
+    log = tmp_path / "workers.log"
+    workers = [start_worker(env, log)]
+    try:
+        await wait_until(
+            lambda: count(db, "SELECT count(*) FROM mobility_dossiers"), timeout=90, interval=0.05
+        )
+        workers.append(
+            start_worker({**env, "ATLAS_MOBILITY_STREAM_DATA_DIR": str(tmp_path / "s2")}, log)
+        )
+        group = f"{topics.prefix}{MobilitySettings().stream_app_id}"
+
+        async def both_in() -> bool:
+            return await group_members(kafka_bootstrap, group) == 2
+
+        await wait_until(both_in, timeout=90, interval=0.2)
+        await publish_mutations(kafka_bootstrap, topics.hr, wave)
+
+        async def done() -> bool:
+            dossiers = await count(db, "SELECT count(*) FROM mobility_dossiers")
+            cases = await count(db, "SELECT count(*) FROM mobility_cases")
+            return dossiers == 2 * wave and cases == 4 * wave
+
+        await wait_until(done, timeout=120, interval=0.2)
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            assert worker.wait(30) == 0  # a clean stop, not a kill after a hang
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+        print(log.read_text()[-3000:])  # shown by pytest when the test fails
+    assert await applied_twice(db) == (0, 0)
     await db.dispose()
 
 

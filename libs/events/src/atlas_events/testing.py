@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 T = TypeVar("T")
@@ -72,3 +73,19 @@ async def topic_size(bootstrap: str, topic: str) -> int:
         return sum(ends[tp] - begins[tp] for tp in tps)
     finally:
         await consumer.stop()
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """Members of a stable consumer group with partitions assigned (0 while it rebalances)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    # DescribeGroups: (error_code, group_id, state, protocol_type, protocol, members, ...)
+    for response in described:
+        for entry in response.groups:
+            if entry[1] == group and entry[2] == "Stable":
+                return sum(1 for member in entry[5] if member[-1])  # member_assignment
+    return 0
