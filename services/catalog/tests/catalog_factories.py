@@ -20,6 +20,8 @@ from atlas_catalog.config import CatalogSettings
 from atlas_catalog.db import event_tables
 from atlas_events.auth import LocalSigningKey, Role
 from atlas_events.cloudevents import CloudEvent, from_kafka
+from atlas_events.kafka import ensure_topics
+from atlas_events.registry import prefixed_registry
 from atlas_events.service import Runtime
 
 
@@ -94,6 +96,21 @@ def settings(
         relay_poll_seconds=0.2,
         log_json=False,
         log_level="WARNING",
+        **values,
+    )
+
+
+async def live_settings(
+    database_url: str, key_path: Path, kafka_bootstrap: str, prefix: str, **values: Any
+) -> CatalogSettings:
+    """A catalog running its relay on the real broker, on `prefix`'s topics (created here)."""
+    await ensure_topics(kafka_bootstrap, prefixed_registry(prefix))
+    return settings(
+        database_url,
+        key_path,
+        kafka_bootstrap=kafka_bootstrap,
+        run_workers=True,
+        topic_prefix=prefix,
         **values,
     )
 

@@ -8,13 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from catalog_factories import CatalogClient, collect_events, end_offsets, settings, started
+from catalog_factories import CatalogClient, collect_events, end_offsets, live_settings, started
 
 from atlas_catalog.prestations.availability import availability
 from atlas_events.auth import Role
 from atlas_events.cloudevents import CloudEvent
-from atlas_events.kafka import ensure_topics
-from atlas_events.registry import prefixed_registry
 from atlas_events.schemas import catalog as schema
 from atlas_events.testing import wait_until
 
@@ -30,14 +28,7 @@ async def live(
     database_url: Callable[[], str], kafka_bootstrap: str, tmp_path: Path
 ) -> AsyncIterator[CatalogClient]:
     """The catalog with its outbox relay running against the real broker."""
-    await ensure_topics(kafka_bootstrap, prefixed_registry(PREFIX))
-    config = settings(
-        database_url(),
-        tmp_path / "jwt.pem",
-        kafka_bootstrap=kafka_bootstrap,
-        run_workers=True,
-        topic_prefix=PREFIX,
-    )
+    config = await live_settings(database_url(), tmp_path / "jwt.pem", kafka_bootstrap, PREFIX)
     async with started(config) as catalog:
         # The reference data's snapshots reach the broker first.
         await wait_until(lambda: _none_left(catalog), timeout=60)

@@ -6,24 +6,19 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from catalog_factories import CatalogClient, settings, started
+from catalog_factories import CatalogClient, live_settings, started
 
-from atlas_events.kafka import ensure_topics
-from atlas_events.registry import prefixed_registry
 from atlas_events.testing import wait_until
 
 
 async def test_published_outbox_rows_are_pruned_once_past_their_keep(
     database_url: Callable[[], str], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    await ensure_topics(kafka_bootstrap, prefixed_registry(prefix))
-    config = settings(
+    config = await live_settings(
         database_url(),
         tmp_path / "jwt.pem",
-        kafka_bootstrap=kafka_bootstrap,
-        run_workers=True,
-        topic_prefix=prefix,
+        kafka_bootstrap,
+        f"t{uuid.uuid4().hex[:8]}.",
         outbox_keep_days=1 / 86_400,  # a published row is kept one second
         retention_interval_seconds=0.5,
     )

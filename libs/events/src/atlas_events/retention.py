@@ -69,39 +69,36 @@ async def prune_event_tables(
 ) -> Pruned | None:
     """Delete what the policy no longer keeps; None if another process is pruning already."""
     now = now or datetime.now(UTC)
-    outbox = tables.outbox
-    processed = tables.processed
-    published_before = now - policy.outbox_keep
-    processed_before = now - policy.processed_keep
-    counts = {"outbox": 0, "processed": 0}
-    for name in counts:
-        while True:
+    outbox, processed = tables.outbox, tables.processed
+    published_long_ago = (
+        select(outbox.c.id)
+        .where(outbox.c.published_at < now - policy.outbox_keep)
+        .order_by(outbox.c.id)
+        .limit(chunk)
+    )
+    processed_long_ago = (
+        select(processed.c.consumer, processed.c.event_id)
+        .where(processed.c.processed_at < now - policy.processed_keep)
+        .limit(chunk)
+    )
+    statements = {
+        "outbox": delete(outbox).where(outbox.c.id.in_(published_long_ago)),
+        "processed": delete(processed).where(
+            tuple_(processed.c.consumer, processed.c.event_id).in_(processed_long_ago)
+        ),
+    }
+    counts = dict.fromkeys(statements, 0)
+    for name, statement in statements.items():
+        deleted = chunk
+        while deleted == chunk:
             async with db.transaction() as session:
                 if not db.is_sqlite and not await session.scalar(
                     text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}
                 ):
                     return None
-                if name == "outbox":
-                    old = (
-                        select(outbox.c.id)
-                        .where(outbox.c.published_at < published_before)
-                        .order_by(outbox.c.id)
-                        .limit(chunk)
-                    )
-                    statement = delete(outbox).where(outbox.c.id.in_(old))
-                else:
-                    key = tuple_(processed.c.consumer, processed.c.event_id)
-                    old = (
-                        select(processed.c.consumer, processed.c.event_id)
-                        .where(processed.c.processed_at < processed_before)
-                        .limit(chunk)
-                    )
-                    statement = delete(processed).where(key.in_(old))
                 deleted = rowcount(await session.execute(statement))
             counts[name] += deleted
             PRUNED.labels(name).inc(deleted)
-            if deleted < chunk:
-                break
     if counts["outbox"] or counts["processed"]:
         log.info("event_tables_pruned", **counts)
     return Pruned(**counts)
