@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import structlog
+import uvloop
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
@@ -381,4 +382,6 @@ def run_worker(service: ServiceDefinition, settings: ServiceSettings) -> None:
         await runtime.stop()
         log.info("worker_stopped")
 
-    asyncio.run(main())
+    # The same event loop uvicorn picks for the API processes (uvloop comes with uvicorn[standard]).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
