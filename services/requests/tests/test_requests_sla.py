@@ -92,6 +92,15 @@ def test_deadline_agrees_with_a_day_by_day_walk(departement: str) -> None:
             assert abs((due - expected).total_seconds()) < 0.001, (moment, days)
 
 
+@pytest.mark.parametrize("days", [3000.0, 1e12])
+def test_a_deadline_beyond_ten_years_is_refused(days: float) -> None:
+    start = datetime(2026, 12, 20, 6, 30, tzinfo=UTC)
+    with pytest.raises(ValueError, match="no deadline within 3660 days"):
+        calendar_for("75").add_business_days(start, days)
+    # Still answers afterwards (nothing half-remembered).
+    assert calendar_for("75").add_business_days(start, 1) == _deadline_day_by_day("75", start, 1)
+
+
 def test_overseas_deadline_uses_local_time_and_holidays() -> None:
     from zoneinfo import ZoneInfo
 

@@ -45,6 +45,7 @@ _TIMEZONES = {
     "988": "Pacific/Noumea",
 }
 _MAX_DAYS = 3660  # a guard against walking forever on absurd input
+_NTH_CACHE_SIZE = 4096  # (day, n) → n-th business day after it, per calendar
 
 
 def departement_of(commune_insee: str) -> str:
@@ -62,6 +63,7 @@ class BusinessCalendar:
         self._holidays = holidays.country_holidays("FR", subdiv=self.subdivision)
         self._by_year: dict[int, list[date]] = {}
         self._off_by_year: dict[int, frozenset[date]] = {}
+        self._nth: dict[tuple[date, int], date | None] = {}
 
     def holiday_name(self, day: date) -> str | None:
         """The public holiday on `day` here, if any."""
@@ -141,14 +143,38 @@ class BusinessCalendar:
             if remaining <= available + 1e-9:
                 return begin + timedelta(seconds=remaining * length)
             remaining -= available
+        # The deadline falls on the n-th business day after `day`, `remaining` of it gone (the
+        # same float steps as subtracting one whole day per business day walked).
+        if remaining > _MAX_DAYS:
+            raise ValueError(f"no deadline within {_MAX_DAYS} days of {start}")
+        n = 1
+        while remaining > 1.0 + 1e-9:
+            remaining -= 1.0
+            n += 1
+        target = self._business_day_after(day, n)
+        if target is None:
+            raise ValueError(f"no deadline within {_MAX_DAYS} days of {start}")
+        lo, hi = self._day_bounds(target)
+        return lo + timedelta(seconds=remaining * (hi - lo).total_seconds())
+
+    def _business_day_after(self, day: date, n: int) -> date | None:
+        """The n-th business day after `day` (None beyond _MAX_DAYS), remembered: a batch of
+        requests opened the same day asks for the same few deadlines."""
+        key = (day, n)
+        if key in self._nth:
+            return self._nth[key]
+        found, current, left = None, day, n
         for _ in range(_MAX_DAYS):
-            day += timedelta(days=1)
-            if self.is_business_day(day):
-                if remaining <= 1.0 + 1e-9:
-                    lo, hi = self._day_bounds(day)
-                    return lo + timedelta(seconds=remaining * (hi - lo).total_seconds())
-                remaining -= 1.0
-        raise ValueError(f"no deadline within {_MAX_DAYS} days of {start}")
+            current += timedelta(days=1)
+            if self.is_business_day(current):
+                left -= 1
+                if left == 0:
+                    found = current
+                    break
+        if len(self._nth) >= _NTH_CACHE_SIZE:
+            self._nth.clear()
+        self._nth[key] = found
+        return found
 
 
 @functools.lru_cache(maxsize=256)
