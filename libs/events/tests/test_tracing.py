@@ -16,7 +16,7 @@ from test_outbox_consumer import incremented, run_in_background
 from atlas_events.logging import configure_logging
 from atlas_events.outbox import Outbox, OutboxRelay
 from atlas_events.testing import wait_until
-from atlas_events.tracing import setup_telemetry
+from atlas_events.tracing import consume_span, inject_headers, setup_telemetry, tracer_provider
 
 
 async def test_one_trace_from_producer_span_to_consumer_span(
@@ -63,3 +63,31 @@ def test_json_logs_carry_trace_and_span_ids(capsys):  # type: ignore[no-untyped-
     finally:
         structlog.contextvars.clear_contextvars()
         logging.getLogger().handlers.clear()
+
+
+def test_sampling_follows_the_standard_otel_variables(monkeypatch):  # type: ignore[no-untyped-def]
+    """A trace sampled out where it starts is not recorded downstream, but its ids travel on."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    exporter = InMemorySpanExporter()
+    provider = tracer_provider("test")
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+
+    with consume_span(tracer, "hr process", []) as root:  # no parent: the ratio decides
+        assert not root.is_recording()
+        headers = inject_headers()
+    origin = root.get_span_context()
+    assert origin.is_valid  # the logs and the headers still name the trace
+    flags = dict(headers)["traceparent"].decode().rsplit("-", 1)[1]
+    assert int(flags, 16) & 1 == 0  # the sampled bit is off: the next hops do not record it
+
+    with consume_span(tracer, "handler process", headers) as next_hop:
+        assert not next_hop.is_recording()  # the decision made upstream is followed
+        assert next_hop.get_span_context().trace_id == origin.trace_id
+    assert exporter.get_finished_spans() == ()
+
+    sampled = [("traceparent", f"00-{origin.trace_id:032x}-{origin.span_id:016x}-01".encode())]
+    with consume_span(tracer, "handler process", sampled) as kept:
+        assert kept.is_recording()  # recorded upstream: recorded here too, whatever the ratio
+    assert [s.name for s in exporter.get_finished_spans()] == ["handler process"]
