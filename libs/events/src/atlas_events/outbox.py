@@ -2,9 +2,12 @@
 
 The caller adds events in its own session (`Outbox.add`); nothing leaves before that session
 commits, and nothing leaves for a transaction that rolled back. `OutboxRelay` publishes committed
-rows with an idempotent producer. On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED so
-several relays can run, and a trigger's NOTIFY wakes them; on SQLite relays serialise on the write
-lock. In-process commits wake the relay at once, so there is no busy polling.
+rows in id order with an idempotent producer. Every worker process of a service runs a relay; on
+PostgreSQL one of them publishes at a time (a transaction-level advisory lock per batch), so the
+events of one key reach Kafka in the order they were written, and another relay takes over
+within `poll_seconds` when the one publishing stops. A trigger's NOTIFY wakes them; on SQLite
+relays serialise on the write lock. In-process commits wake the relay at once, so there is no
+busy polling.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import time
 import weakref
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +69,9 @@ PUBLISH_LAG = Histogram(
 # relay well below the broker; the brokers accept 1 MiB messages (message.max.bytes).
 RELAY_MAX_BATCH_BYTES = 512 * 1024
 RELISTEN_SECONDS = 5.0  # between attempts to LISTEN again after the connection was lost
+# The advisory lock a relay holds while it publishes a batch, the same number in every process of
+# every service (each service has its own database).
+_PUBLISH_LOCK_KEY = zlib.crc32(b"atlas_events.outbox.relay")
 
 
 def _utcnow() -> datetime:
@@ -249,6 +256,7 @@ class OutboxRelay:
         self._stopping = False
         self._listener: Any = None
         self._relisten_at = 0.0
+        self._held_elsewhere = False  # another relay was publishing at our last attempt
         outbox._register(self)
 
     def wake(self) -> None:
@@ -256,10 +264,20 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of committed rows; return how many were published."""
+        """Publish one batch of committed rows; return how many were published.
+
+        Returns 0 without reading the outbox while another relay is publishing: two relays
+        sending consecutive batches at once would interleave them on a partition, and a key's
+        later event could overtake an earlier one (a request's close before its open).
+        """
         table = self.outbox.tables.outbox
         producer = await self._ensure_producer()
         async with self.db.transaction() as session:
+            self._held_elsewhere = not self.db.is_sqlite and not await session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PUBLISH_LOCK_KEY}
+            )
+            if self._held_elsewhere:
+                return 0
             rows = (
                 await session.execute(
                     select(table.c.id, table.c.topic, table.c.key, table.c.value)
@@ -336,8 +354,11 @@ class OutboxRelay:
         self._wakeup.set()
 
     def _idle_timeout(self) -> float:
-        # With NOTIFY the poll only guards against a lost notification (e.g. a reconnect).
-        return self.poll_seconds if self._listener is None else max(self.poll_seconds, 30.0)
+        # With NOTIFY the poll only guards against a lost notification (e.g. a reconnect); while
+        # another relay publishes, poll so as to take over soon if it stops.
+        if self._listener is None or self._held_elsewhere:
+            return self.poll_seconds
+        return max(self.poll_seconds, 30.0)
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

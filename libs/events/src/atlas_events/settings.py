@@ -53,7 +53,9 @@ class ServiceSettings(BaseSettings):
         True, description="Run the relay and consumers inside the API process (local mode)."
     )
     relay_poll_seconds: float = Field(
-        1.0, description="Fallback poll when no commit notification can reach the relay."
+        1.0,
+        description="Fallback poll when no commit notification can reach the relay, and while "
+        "another relay publishes (how soon this one takes over when that one stops).",
     )
     outbox_keep_days: float = Field(
         7, gt=0, description="How long a published outbox row is kept (Kafka keeps the event)."
