@@ -14,8 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_events.consumer import ConsumerRunner, Delivery, PermanentError
+from atlas_events.consumer import ConsumerRunner, Delivery
 from atlas_events.db import Database
+from atlas_events.errors import PermanentError
 from atlas_events.outbox import EventTables, notify_trigger_sql
 from atlas_events.registry import EventType, Topic, TopicRegistry
 

@@ -19,7 +19,14 @@ from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, DLQ_REASON, dlq_reason
 from atlas_events.db import Database
 from atlas_events.dlq import replay
-from atlas_events.outbox import _PUBLISH_LOCK_KEY, Outbox, OutboxRelay
+from atlas_events.errors import PermanentError
+from atlas_events.outbox import (
+    _PUBLISH_LOCK_KEY,
+    MAX_EVENT_BYTES,
+    EventTooLarge,
+    Outbox,
+    OutboxRelay,
+)
 from atlas_events.testing import read_topic, topic_size, wait_until
 
 SOURCE = "urn:atlas:test"
@@ -110,6 +117,28 @@ async def test_outbox_refuses_an_event_the_registry_does_not_know(counter_db, un
             async with counter_db.transaction() as session:
                 await outbox.add(session, event, key="x")
     assert await outbox_rows(counter_db) == 0
+
+
+async def test_outbox_refuses_an_event_larger_than_kafka_takes(counter_db, unique_topic):
+    """Kafka would refuse such a row at every attempt, holding up every event after it: it is
+    refused in the transaction that writes it, as a permanent error (a consumer dead-letters
+    the message that caused it; an API answers 413)."""
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    huge = incremented("x" * (MAX_EVENT_BYTES + 1))
+    for write in (
+        lambda session: outbox.add(session, huge, key="huge"),
+        lambda session: outbox.add_many(session, [(incremented("ok"), "ok"), (huge, "huge")]),
+    ):
+        with pytest.raises(EventTooLarge, match=rf"{cd.INCREMENTED} would be \d+ bytes") as caught:
+            async with counter_db.transaction() as session:
+                await write(session)
+        assert isinstance(caught.value, PermanentError)
+        assert caught.value.status_code == 413
+    assert await outbox_rows(counter_db) == 0
+    async with counter_db.transaction() as session:  # what fits still goes in
+        await outbox.add(session, incremented("x" * (MAX_EVENT_BYTES // 2)), key="half")
+    assert await outbox_rows(counter_db) == 1
 
 
 async def test_add_many_publishes_every_event_in_order_and_wakes_the_relay(

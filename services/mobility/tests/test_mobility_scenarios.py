@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +21,7 @@ from mobility_factories import (
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, dlq_reason
+from atlas_events.outbox import MAX_EVENT_BYTES
 from atlas_events.schemas import catalog, requests
 from atlas_events.schemas import mobility as mob
 from atlas_events.testing import wait_until
@@ -411,6 +413,40 @@ async def test_malformed_event_goes_to_dlq_and_the_next_is_processed(
         assert any(r.startswith("invalid event") for r in reasons), reasons
         assert all(dict(r.headers)[DLQ_CONSUMER] == b"mobility.ingest" for r in records)
         assert await mobility.dossier(bad_id) is None
+    finally:
+        await dlq.stop()
+
+
+async def test_event_larger_than_kafka_takes_goes_to_dlq_and_the_next_is_processed(
+    mobility: RunningService,
+) -> None:
+    """A valid announcement whose scolarité work item would not fit in a Kafka message (thousands
+    of children) is dead-lettered with the reason, not written: an outbox row Kafka refuses
+    would hold up every event after it."""
+    dlq = TopicReader(mobility.bootstrap, mobility.topics.hr + ".dlq")
+    await dlq.start()
+    try:
+        big_id, big_agent = new_ids()
+        report = date(date.today().year + 1, 8, 28)
+        born = date(report.year - 8, 3, 1)
+        children = [(f"{i:064d}", born) for i in range(4000)]
+        announced = hr_event(snapshot(big_id, big_agent, report_date=report, children=children))
+        assert len(json.dumps(announced.data)) < MAX_EVENT_BYTES  # the HR event itself fits
+        await mobility.publish_hr(announced)
+        mutation_id, agent_id = new_ids()
+        await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id)))
+        await mobility.wait_dossier(mutation_id, cases=2)
+
+        async def parked() -> list | None:
+            await dlq.poll()  # the module's topics: other scenarios park events here too
+            mine = [r for r in dlq.records if dict(r.headers).get("ce_id") == announced.id.encode()]
+            return mine or None
+
+        [record] = await wait_until(parked, timeout=20)
+        reason = dlq_reason(list(record.headers)) or ""
+        assert reason.startswith(f"EventTooLarge: {mob.SCOLARITE_CASE_OPENED} would be"), reason
+        assert dict(record.headers)[DLQ_CONSUMER] == b"mobility.ingest"
+        assert await mobility.dossier(big_id) is None
     finally:
         await dlq.stop()
 

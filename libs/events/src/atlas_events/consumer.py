@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
 from atlas_events.db import Database, bulk_insert, plan_for_each_batch
+from atlas_events.errors import PermanentError
 from atlas_events.kafka import KafkaOptions, make_producer
 from atlas_events.outbox import EventTables
 from atlas_events.registry import REGISTRY, TopicRegistry, UnknownEventType
@@ -52,10 +53,6 @@ CONSUMED = Counter(
     "Messages handled by a consumer, by outcome",
     ["consumer", "topic", "outcome"],
 )
-
-
-class PermanentError(Exception):
-    """A failure that retrying cannot fix: the message goes straight to the DLQ."""
 
 
 @dataclass(frozen=True)

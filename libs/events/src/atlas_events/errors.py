@@ -67,6 +67,10 @@ class ServiceUnavailable(AtlasError):
     status_code = 503
 
 
+class PermanentError(Exception):
+    """A failure that retrying cannot fix: the message goes straight to the DLQ."""
+
+
 class ErrorBody(BaseModel):
     """The JSON body of every error answer."""
 

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.db import Database, bulk_insert
+from atlas_events.errors import PayloadTooLarge, PermanentError
 from atlas_events.kafka import KafkaOptions, make_producer
 from atlas_events.registry import REGISTRY, TopicRegistry
 from atlas_events.tracing import inject_headers
@@ -68,6 +69,11 @@ PUBLISH_LAG = Histogram(
 # Bytes per partition and request: one 16 KiB batch (aiokafka's default) per round trip capped a
 # relay well below the broker; the brokers accept 1 MiB messages (message.max.bytes).
 RELAY_MAX_BATCH_BYTES = 512 * 1024
+# The largest event the outbox takes (value, key and headers), under the 1 MiB a Kafka message may
+# have (the brokers' message.max.bytes, the producers' max_request_size) with room for the record's
+# own overhead. A larger row would be refused by Kafka at every attempt and hold up every event
+# written after it: it is refused here, in the transaction that wrote it.
+MAX_EVENT_BYTES = 1_000_000
 RELISTEN_SECONDS = 5.0  # between attempts to LISTEN again after the connection was lost
 # The advisory lock a relay holds while it publishes a batch, the same number in every process of
 # every service (each service has its own database).
@@ -117,6 +123,11 @@ class EventTables:
 
 class OutboxError(Exception):
     """An event that must not enter the outbox (unknown type, wrong topic, invalid data)."""
+
+
+class EventTooLarge(OutboxError, PermanentError, PayloadTooLarge):
+    """An event larger than Kafka takes: its transaction rolls back, a consumer dead-letters the
+    message that caused it (no retry makes it smaller), an API answers 413."""
 
 
 class Outbox:
@@ -195,6 +206,13 @@ class Outbox:
             self.registry.validate(event.type, event.data)
         message = to_kafka(event, key)
         headers = inject_headers(message.headers, context=context)
+        size = len(message.value or b"") + len(message.key or b"")
+        size += sum(len(k) + len(v) for k, v in headers)
+        if size > MAX_EVENT_BYTES:
+            raise EventTooLarge(
+                f"{event.type} would be {size} bytes on Kafka, over the {MAX_EVENT_BYTES} an event"
+                " may have"
+            )
         return {
             "event_id": event.id,
             "event_type": event.type,

@@ -44,10 +44,10 @@ from atlas_events.consumer import (
     DLQ_PARTITION,
     DLQ_REASON,
     DLQ_TOPIC,
-    PermanentError,
     is_connection_error,
 )
 from atlas_events.db import Database, bulk_insert, plan_for_each_batch
+from atlas_events.errors import PermanentError
 from atlas_events.kafka import client_options, faust_credentials, make_producer
 from atlas_events.outbox import Outbox
 from atlas_events.registry import UnknownEventType

@@ -8,7 +8,8 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_events.consumer import Delivery, PermanentError
+from atlas_events.consumer import Delivery
+from atlas_events.errors import PermanentError
 from atlas_events.schemas import catalog, hr, mobility, notify, requests, vault
 from atlas_events.schemas.notify import Recipient
 from atlas_notify.db import as_utc, utcnow

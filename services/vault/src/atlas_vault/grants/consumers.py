@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_events.consumer import ConsumerRunner, Delivery, Handler, PermanentError
+from atlas_events.consumer import ConsumerRunner, Delivery, Handler
+from atlas_events.errors import PermanentError
 from atlas_events.outbox import Outbox
 from atlas_events.schemas.requests import REQUEST_STATUS_CHANGED, RequestStatusChanged
 from atlas_events.service import Runtime
