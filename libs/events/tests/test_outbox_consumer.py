@@ -11,15 +11,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import counter_domain as cd
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 from sqlalchemy import func, select, text
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, DLQ_REASON, dlq_reason
 from atlas_events.db import Database
 from atlas_events.dlq import replay
-from atlas_events.errors import PermanentError
+from atlas_events.errors import PermanentError, install_error_handlers
 from atlas_events.outbox import (
     _PUBLISH_LOCK_KEY,
     MAX_EVENT_BYTES,
@@ -139,6 +141,33 @@ async def test_outbox_refuses_an_event_larger_than_kafka_takes(counter_db, uniqu
     async with counter_db.transaction() as session:  # what fits still goes in
         await outbox.add(session, incremented("x" * (MAX_EVENT_BYTES // 2)), key="half")
     assert await outbox_rows(counter_db) == 1
+
+
+async def test_api_request_that_would_write_an_event_too_large_is_answered_413(
+    counter_db, unique_topic
+):
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/counters/{name}/increments", status_code=202)
+    async def increment(name: str, body: dict[str, str]) -> dict[str, str]:
+        async with counter_db.transaction() as session:
+            await outbox.add(session, incremented(name + body["suffix"]), key=name)
+        return {"status": "accepted"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        refused = await http.post(
+            "/counters/big/increments", json={"suffix": "x" * MAX_EVENT_BYTES}
+        )
+        accepted = await http.post("/counters/small/increments", json={"suffix": "x"})
+    assert refused.status_code == 413
+    assert refused.json()["error"] == "EventTooLarge"
+    assert f"over the {MAX_EVENT_BYTES}" in refused.json()["detail"]
+    assert accepted.status_code == 202
+    assert await outbox_rows(counter_db) == 1  # the refused request wrote nothing
 
 
 async def test_add_many_publishes_every_event_in_order_and_wakes_the_relay(
