@@ -204,6 +204,7 @@ def test_prometheus_rules_pass_promtool(tmp_path: Path) -> None:
         "AtlasDlqGrowing",
         "AtlasConsumerLag",
         "AtlasNotificationFailureRate",
+        "AtlasOutboxRelayFailing",
     } <= alerts
 
 

@@ -25,6 +25,7 @@ from atlas_events.errors import PermanentError, install_error_handlers
 from atlas_events.outbox import (
     _PUBLISH_LOCK_KEY,
     MAX_EVENT_BYTES,
+    RELAY_FAILURES,
     EventTooLarge,
     Outbox,
     OutboxRelay,
@@ -527,6 +528,39 @@ async def test_a_relay_waits_while_another_publishes_and_takes_over_when_it_stop
 
 async def _none_pending(db: Database) -> bool:
     return await pending_rows(db) == 0
+
+
+async def test_a_relay_that_cannot_reach_kafka_counts_its_failures_and_keeps_the_rows(
+    pg_counter_db, unique_topic
+):
+    """The failures feed the AtlasOutboxRelayFailing alert: a stalled relay makes no consumer
+    lag, so nothing else would show that events wait in the outbox."""
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    async with pg_counter_db.transaction() as session:
+        await outbox.add(session, incremented("waiting"), key="waiting")
+
+    def failures() -> float:
+        return sum(
+            sample.value
+            for metric in RELAY_FAILURES.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_total")
+        )
+
+    before = failures()
+
+    async def failed_twice() -> bool:
+        return failures() >= before + 2
+
+    relay = OutboxRelay(pg_counter_db, outbox, bootstrap="127.0.0.1:9", client_id="t")
+    relay_task = asyncio.create_task(relay.run())
+    try:
+        await wait_until(failed_twice, timeout=15)
+    finally:
+        await relay.stop()
+        await relay_task
+    assert await pending_rows(pg_counter_db) == 1
 
 
 async def _listening(relay: OutboxRelay) -> bool:

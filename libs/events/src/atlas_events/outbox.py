@@ -59,6 +59,11 @@ NOTIFY_CHANNEL = "atlas_outbox"
 _PENDING_FLAG = "atlas_outbox_pending"
 
 PUBLISHED = Counter("atlas_outbox_published_total", "Outbox rows published", ["topic"])
+RELAY_FAILURES = Counter(
+    "atlas_outbox_relay_failures_total",
+    "Relay attempts that published nothing because Kafka or the database failed (retried)",
+    ["error"],
+)
 PUBLISH_LAG = Histogram(
     "atlas_outbox_publish_lag_seconds",
     "From the outbox row's creation to its acknowledgement by Kafka",
@@ -354,6 +359,7 @@ class OutboxRelay:
                     raise
                 except Exception as exc:
                     # Kafka or the database is away: nothing was marked, so retry later.
+                    RELAY_FAILURES.labels(type(exc).__name__).inc()
                     log.warning("outbox_relay_retry", error=repr(exc), retry_in=backoff)
                     await self._reset_producer()
                     await asyncio.sleep(backoff)
