@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -23,12 +24,12 @@ from atlas_events.db import Database
 from atlas_events.dlq import replay
 from atlas_events.errors import PermanentError, install_error_handlers
 from atlas_events.outbox import (
-    _PUBLISH_LOCK_KEY,
     MAX_EVENT_BYTES,
     RELAY_FAILURES,
     EventTooLarge,
     Outbox,
     OutboxRelay,
+    claim_publishing,
 )
 from atlas_events.testing import read_topic, topic_size, wait_until
 
@@ -509,9 +510,7 @@ async def test_a_relay_waits_while_another_publishes_and_takes_over_when_it_stop
     try:
         await wait_until(lambda: _listening(relay), timeout=10)
         async with other.transaction() as publishing_elsewhere:
-            await publishing_elsewhere.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PUBLISH_LOCK_KEY}
-            )
+            assert await claim_publishing(publishing_elsewhere, hold_seconds=60)
             async with pg_counter_db.transaction() as session:
                 await outbox.add(session, incremented("takeover"), key="takeover")
             await asyncio.sleep(1.5)  # three polls and the commit's wake-up
@@ -524,6 +523,44 @@ async def test_a_relay_waits_while_another_publishes_and_takes_over_when_it_stop
         await relay.stop()
         await relay_task
         await other.dispose()
+
+
+async def test_a_relay_gone_silent_with_the_lock_loses_it_after_hold_seconds(
+    pg_counter_db, kafka_bootstrap, unique_topic
+):
+    """A relay whose node is lost keeps its connection open and the lock held: PostgreSQL ends
+    its session once its transaction has been idle for `hold_seconds`, and another takes over
+    long before TCP would notice."""
+    topic = await unique_topic(partitions=1)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    silent = Database(pg_counter_db.url)
+    claimed = asyncio.Event()
+
+    async def claim_then_go_silent() -> None:
+        async with silent.transaction() as session:
+            assert await claim_publishing(session, hold_seconds=1)
+            claimed.set()
+            await asyncio.sleep(30)
+
+    holder = asyncio.create_task(claim_then_go_silent())
+    relay = OutboxRelay(
+        pg_counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t", poll_seconds=0.5
+    )
+    relay_task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(claimed.wait(), timeout=10)
+        async with pg_counter_db.transaction() as session:
+            await outbox.add(session, incremented("after-silence"), key="after-silence")
+        [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=8)
+        assert b"after-silence" in (record.value or b"")
+        assert not holder.done()  # taken over while the silent relay still "runs"
+    finally:
+        holder.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await holder
+        await relay.stop()
+        await relay_task
+        await silent.dispose()
 
 
 async def _none_pending(db: Database) -> bool:

@@ -5,7 +5,8 @@ commits, and nothing leaves for a transaction that rolled back. `OutboxRelay` pu
 rows in id order with an idempotent producer. Every worker process of a service runs a relay; on
 PostgreSQL one of them publishes at a time (a transaction-level advisory lock per batch), so the
 events of one key reach Kafka in the order they were written, and another relay takes over
-within `poll_seconds` when the one publishing stops. A trigger's NOTIFY wakes them; on SQLite
+within `poll_seconds` when the one publishing stops (or within `hold_seconds` when it went silent
+with the lock held). A trigger's NOTIFY wakes them; on SQLite
 relays serialise on the write lock. In-process commits wake the relay at once, so there is no
 busy polling.
 """
@@ -265,6 +266,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         producer: AIOKafkaProducer | None = None,
         kafka_options: KafkaOptions | None = None,
+        hold_seconds: float = 120.0,
     ) -> None:
         self.db = db
         self.outbox = outbox
@@ -280,6 +282,7 @@ class OutboxRelay:
         self._listener: Any = None
         self._relisten_at = 0.0
         self._held_elsewhere = False  # another relay was publishing at our last attempt
+        self.hold_seconds = hold_seconds
         outbox._register(self)
 
     def wake(self) -> None:
@@ -296,8 +299,8 @@ class OutboxRelay:
         table = self.outbox.tables.outbox
         producer = await self._ensure_producer()
         async with self.db.transaction() as session:
-            self._held_elsewhere = not self.db.is_sqlite and not await session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PUBLISH_LOCK_KEY}
+            self._held_elsewhere = not self.db.is_sqlite and not await claim_publishing(
+                session, self.hold_seconds
             )
             if self._held_elsewhere:
                 return 0
@@ -448,6 +451,26 @@ class OutboxRelay:
         if self._producer is not None and self._own_producer:
             await self._producer.stop()
             self._producer = None
+
+
+async def claim_publishing(session: AsyncSession, hold_seconds: float) -> bool:
+    """Take the service's publishing lock for this transaction; False if another relay has it.
+
+    A relay whose node is lost (its connection not closed) would keep the lock until TCP gives
+    up, hours later, and every event of the service would wait: a transaction that holds it and
+    stays idle for `hold_seconds` (a batch waits for Kafka's acknowledgements between its two
+    statements) has its session ended by PostgreSQL, which frees the lock.
+    """
+    claimed, _ = (
+        await session.execute(
+            text(
+                "SELECT pg_try_advisory_xact_lock(:key),"
+                " set_config('idle_in_transaction_session_timeout', :timeout, true)"
+            ),
+            {"key": _PUBLISH_LOCK_KEY, "timeout": f"{max(1, round(hold_seconds * 1000))}ms"},
+        )
+    ).one()
+    return bool(claimed)
 
 
 def notify_trigger_sql() -> list[str]:
