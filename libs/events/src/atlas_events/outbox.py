@@ -5,10 +5,10 @@ commits, and nothing leaves for a transaction that rolled back. `OutboxRelay` pu
 rows in id order with an idempotent producer. Every worker process of a service runs a relay; on
 PostgreSQL one of them publishes at a time (a transaction-level advisory lock per batch), so the
 events of one key reach Kafka in the order they were written, and another relay takes over
-within `poll_seconds` when the one publishing stops (or within `hold_seconds` when it went silent
-with the lock held). A trigger's NOTIFY wakes them; on SQLite
-relays serialise on the write lock. In-process commits wake the relay at once, so there is no
-busy polling.
+within `poll_seconds` when the one publishing stops (within `hold_seconds` when it went silent
+with the lock held). A trigger's NOTIFY wakes them; on SQLite relays serialise on the write lock.
+In-process commits wake the relay at once, so there is no busy polling. An event larger than
+Kafka takes is refused when it is written (`EventTooLarge`), never left to stall the relay.
 """
 
 from __future__ import annotations
