@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, DLQ_REASON, dlq_reason
@@ -510,7 +511,7 @@ async def test_a_relay_waits_while_another_publishes_and_takes_over_when_it_stop
     try:
         await wait_until(lambda: _listening(relay), timeout=10)
         async with other.transaction() as publishing_elsewhere:
-            assert await claim_publishing(publishing_elsewhere, hold_seconds=60)
+            await claim_when_free(publishing_elsewhere, hold_seconds=60)
             async with pg_counter_db.transaction() as session:
                 await outbox.add(session, incremented("takeover"), key="takeover")
             await asyncio.sleep(1.5)  # three polls and the commit's wake-up
@@ -538,17 +539,17 @@ async def test_a_relay_gone_silent_with_the_lock_loses_it_after_hold_seconds(
 
     async def claim_then_go_silent() -> None:
         async with silent.transaction() as session:
-            assert await claim_publishing(session, hold_seconds=1)
+            await claim_when_free(session, hold_seconds=1)
             claimed.set()
             await asyncio.sleep(30)
 
     holder = asyncio.create_task(claim_then_go_silent())
+    await asyncio.wait_for(claimed.wait(), timeout=10)
     relay = OutboxRelay(
         pg_counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t", poll_seconds=0.5
     )
     relay_task = asyncio.create_task(relay.run())
     try:
-        await asyncio.wait_for(claimed.wait(), timeout=10)
         async with pg_counter_db.transaction() as session:
             await outbox.add(session, incremented("after-silence"), key="after-silence")
         [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=8)
@@ -561,6 +562,15 @@ async def test_a_relay_gone_silent_with_the_lock_loses_it_after_hold_seconds(
         await relay.stop()
         await relay_task
         await silent.dispose()
+
+
+async def claim_when_free(session: AsyncSession, *, hold_seconds: float) -> None:
+    """Claim the publishing lock as another relay would, waiting while a relay holds it for a
+    batch (the relay under test claims it too when it starts)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await claim_publishing(session, hold_seconds):
+        assert asyncio.get_running_loop().time() < deadline, "the publishing lock stayed taken"
+        await asyncio.sleep(0.05)
 
 
 async def _none_pending(db: Database) -> bool:
