@@ -66,6 +66,17 @@ async def run_in_background(runner: cd.ConsumerRunner) -> asyncio.Task[None]:
     return task
 
 
+@asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[OutboxRelay]:
+    """The relay's loop in a task for the block's duration, stopped and awaited after it."""
+    task = asyncio.create_task(relay.run())
+    try:
+        yield relay
+    finally:
+        await relay.stop()
+        await task
+
+
 async def outbox_rows(db: Database) -> int:
     async with db.transaction() as session:
         return int(await session.scalar(select(func.count()).select_from(cd.tables.outbox)) or 0)
@@ -181,16 +192,12 @@ async def test_add_many_publishes_every_event_in_order_and_wakes_the_relay(
     relay = OutboxRelay(
         counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t", poll_seconds=60
     )
-    relay_task = asyncio.create_task(relay.run())
     events = [incremented("many", i) for i in range(1, 301)]
-    try:
+    async with running(relay):
         async with counter_db.transaction() as session:
             assert await outbox.add_many(session, [(e, "many") for e in events]) == len(events)
         # Only the commit's wake-up can publish within the timeout (the poll is 60 s).
         records = await read_topic(kafka_bootstrap, topic, count=len(events), timeout=10)
-    finally:
-        await relay.stop()
-        await relay_task
     assert [dict(r.headers)["ce_id"].decode() for r in records] == [e.id for e in events]
     assert all(r.key == b"many" for r in records)
 
@@ -472,14 +479,12 @@ async def _relay_and_other_writer(
     registry = cd.make_registry(topic)
     outbox = Outbox(cd.tables, registry=registry)
     relay = OutboxRelay(db, outbox, bootstrap=bootstrap, client_id="t", poll_seconds=60)
-    relay_task = asyncio.create_task(relay.run())
     writer_db = Database(db.url)
     try:
-        await wait_until(lambda: _listening(relay), timeout=10)
-        yield relay, writer_db, Outbox(cd.tables, registry=registry)
+        async with running(relay):
+            await wait_until(lambda: _listening(relay), timeout=10)
+            yield relay, writer_db, Outbox(cd.tables, registry=registry)
     finally:
-        await relay.stop()
-        await relay_task
         await writer_db.dispose()
 
 
@@ -506,23 +511,21 @@ async def test_a_relay_waits_while_another_publishes_and_takes_over_when_it_stop
     relay = OutboxRelay(
         pg_counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t", poll_seconds=0.5
     )
-    relay_task = asyncio.create_task(relay.run())
     other = Database(pg_counter_db.url)
     try:
-        await wait_until(lambda: _listening(relay), timeout=10)
-        async with other.transaction() as publishing_elsewhere:
-            await claim_when_free(publishing_elsewhere, hold_seconds=60)
-            async with pg_counter_db.transaction() as session:
-                await outbox.add(session, incremented("takeover"), key="takeover")
-            await asyncio.sleep(1.5)  # three polls and the commit's wake-up
-            assert await topic_size(kafka_bootstrap, topic) == 0
-            assert await pending_rows(pg_counter_db) == 1
-        [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=5)
-        assert b"takeover" in (record.value or b"")
-        await wait_until(lambda: _none_pending(pg_counter_db), timeout=5)
+        async with running(relay):
+            await wait_until(lambda: _listening(relay), timeout=10)
+            async with other.transaction() as publishing_elsewhere:
+                await claim_when_free(publishing_elsewhere, hold_seconds=60)
+                async with pg_counter_db.transaction() as session:
+                    await outbox.add(session, incremented("takeover"), key="takeover")
+                await asyncio.sleep(1.5)  # three polls and the commit's wake-up
+                assert await topic_size(kafka_bootstrap, topic) == 0
+                assert await pending_rows(pg_counter_db) == 1
+            [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=5)
+            assert b"takeover" in (record.value or b"")
+            await wait_until(lambda: _none_pending(pg_counter_db), timeout=5)
     finally:
-        await relay.stop()
-        await relay_task
         await other.dispose()
 
 
@@ -548,19 +551,17 @@ async def test_a_relay_gone_silent_with_the_lock_loses_it_after_hold_seconds(
     relay = OutboxRelay(
         pg_counter_db, outbox, bootstrap=kafka_bootstrap, client_id="t", poll_seconds=0.5
     )
-    relay_task = asyncio.create_task(relay.run())
     try:
-        async with pg_counter_db.transaction() as session:
-            await outbox.add(session, incremented("after-silence"), key="after-silence")
-        [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=8)
-        assert b"after-silence" in (record.value or b"")
-        assert not holder.done()  # taken over while the silent relay still "runs"
+        async with running(relay):
+            async with pg_counter_db.transaction() as session:
+                await outbox.add(session, incremented("after-silence"), key="after-silence")
+            [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=8)
+            assert b"after-silence" in (record.value or b"")
+            assert not holder.done()  # taken over while the silent relay still "runs"
     finally:
         holder.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await holder
-        await relay.stop()
-        await relay_task
         await silent.dispose()
 
 
@@ -601,12 +602,8 @@ async def test_a_relay_that_cannot_reach_kafka_counts_its_failures_and_keeps_the
         return failures() >= before + 2
 
     relay = OutboxRelay(pg_counter_db, outbox, bootstrap="127.0.0.1:9", client_id="t")
-    relay_task = asyncio.create_task(relay.run())
-    try:
+    async with running(relay):
         await wait_until(failed_twice, timeout=15)
-    finally:
-        await relay.stop()
-        await relay_task
     assert await pending_rows(pg_counter_db) == 1
 
 
