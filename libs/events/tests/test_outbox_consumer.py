@@ -77,9 +77,14 @@ async def running(relay: OutboxRelay) -> AsyncIterator[OutboxRelay]:
         await task
 
 
-async def outbox_rows(db: Database) -> int:
+async def outbox_rows(db: Database, *, pending: bool = False) -> int:
+    """The outbox's rows, or only those not published yet."""
+    table = cd.tables.outbox
+    query = select(func.count()).select_from(table)
+    if pending:
+        query = query.where(table.c.published_at.is_(None))
     async with db.transaction() as session:
-        return int(await session.scalar(select(func.count()).select_from(cd.tables.outbox)) or 0)
+        return int(await session.scalar(query) or 0)
 
 
 async def test_round_trip_outbox_relay_topic_consumer(counter_db, kafka_bootstrap, unique_topic):
@@ -373,7 +378,7 @@ async def test_several_relays_publish_each_row_once_and_each_key_in_order(
 
     async def drain(relay: OutboxRelay) -> int:
         total = 0
-        while await pending_rows(pg_counter_db):
+        while await outbox_rows(pg_counter_db, pending=True):
             total += await relay.publish_pending()
         return total
 
@@ -391,13 +396,6 @@ async def test_several_relays_publish_each_row_once_and_each_key_in_order(
         data = json.loads(record.value or b"{}")
         seen.setdefault(data["counter"], []).append(data["amount"])
     assert seen == {f"c{k}": list(range(1, per_key + 1)) for k in range(keys)}
-
-
-async def pending_rows(db: Database) -> int:
-    table = cd.tables.outbox
-    async with db.transaction() as session:
-        query = select(func.count()).select_from(table).where(table.c.published_at.is_(None))
-        return int(await session.scalar(query) or 0)
 
 
 async def test_graceful_stop_commits_offsets(counter_db, kafka_bootstrap, unique_topic):
@@ -521,7 +519,7 @@ async def test_a_relay_waits_while_another_publishes_and_takes_over_when_it_stop
                     await outbox.add(session, incremented("takeover"), key="takeover")
                 await asyncio.sleep(1.5)  # three polls and the commit's wake-up
                 assert await topic_size(kafka_bootstrap, topic) == 0
-                assert await pending_rows(pg_counter_db) == 1
+                assert await outbox_rows(pg_counter_db, pending=True) == 1
             [record] = await read_topic(kafka_bootstrap, topic, count=1, timeout=5)
             assert b"takeover" in (record.value or b"")
             await wait_until(lambda: _none_pending(pg_counter_db), timeout=5)
@@ -575,7 +573,7 @@ async def claim_when_free(session: AsyncSession, *, hold_seconds: float) -> None
 
 
 async def _none_pending(db: Database) -> bool:
-    return await pending_rows(db) == 0
+    return await outbox_rows(db, pending=True) == 0
 
 
 async def test_a_relay_that_cannot_reach_kafka_counts_its_failures_and_keeps_the_rows(
@@ -604,7 +602,7 @@ async def test_a_relay_that_cannot_reach_kafka_counts_its_failures_and_keeps_the
     relay = OutboxRelay(pg_counter_db, outbox, bootstrap="127.0.0.1:9", client_id="t")
     async with running(relay):
         await wait_until(failed_twice, timeout=15)
-    assert await pending_rows(pg_counter_db) == 1
+    assert await outbox_rows(pg_counter_db, pending=True) == 1
 
 
 async def _listening(relay: OutboxRelay) -> bool:

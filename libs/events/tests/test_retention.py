@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import counter_domain
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
 from atlas_events import retention
-from atlas_events.db import Database
+from atlas_events.db import Database, try_advisory_xact_lock
 from atlas_events.registry import REGISTRY
 from atlas_events.retention import RetentionPolicy, prune_event_tables
 from atlas_events.settings import ServiceSettings
@@ -95,10 +95,7 @@ async def test_one_process_prunes_at_a_time(pg_counter_db: Database) -> None:
     other = Database(str(pg_counter_db.engine.url.render_as_string(hide_password=False)))
     try:
         async with other.transaction() as session:
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"),
-                {"key": retention._LOCK_KEY},
-            )
+            assert await try_advisory_xact_lock(session, retention._LOCK_NAME)
             assert await prune_event_tables(pg_counter_db, tables, POLICY, now=NOW) is None
             assert (await _left(pg_counter_db))[0] == ["evt-1"]
     finally:

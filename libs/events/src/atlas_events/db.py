@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -200,6 +201,13 @@ async def plan_for_each_batch(session: AsyncSession) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+async def try_advisory_xact_lock(session: AsyncSession, name: str) -> bool:
+    """Take PostgreSQL's advisory lock named `name` until the transaction ends; False if another
+    session holds it. One number per name, the same in every process (per database)."""
+    key = zlib.crc32(name.encode())
+    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 def rowcount(result: object) -> int:

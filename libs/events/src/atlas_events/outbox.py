@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import time
 import weakref
-import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
-from atlas_events.db import Database, bulk_insert
+from atlas_events.db import Database, bulk_insert, try_advisory_xact_lock
 from atlas_events.errors import PayloadTooLarge, PermanentError
 from atlas_events.kafka import KafkaOptions, make_producer
 from atlas_events.registry import REGISTRY, TopicRegistry
@@ -81,9 +80,8 @@ RELAY_MAX_BATCH_BYTES = 512 * 1024
 # written after it: it is refused here, in the transaction that wrote it.
 MAX_EVENT_BYTES = 1_000_000
 RELISTEN_SECONDS = 5.0  # between attempts to LISTEN again after the connection was lost
-# The advisory lock a relay holds while it publishes a batch, the same number in every process of
-# every service (each service has its own database).
-_PUBLISH_LOCK_KEY = zlib.crc32(b"atlas_events.outbox.relay")
+# The advisory lock a relay holds while it publishes a batch (each service has its own database).
+_PUBLISH_LOCK_NAME = "atlas_events.outbox.relay"
 
 
 def _utcnow() -> datetime:
@@ -461,16 +459,13 @@ async def claim_publishing(session: AsyncSession, hold_seconds: float) -> bool:
     stays idle for `hold_seconds` (a batch waits for Kafka's acknowledgements between its two
     statements) has its session ended by PostgreSQL, which frees the lock.
     """
-    claimed, _ = (
-        await session.execute(
-            text(
-                "SELECT pg_try_advisory_xact_lock(:key),"
-                " set_config('idle_in_transaction_session_timeout', :timeout, true)"
-            ),
-            {"key": _PUBLISH_LOCK_KEY, "timeout": f"{max(1, round(hold_seconds * 1000))}ms"},
-        )
-    ).one()
-    return bool(claimed)
+    if not await try_advisory_xact_lock(session, _PUBLISH_LOCK_NAME):
+        return False
+    await session.execute(
+        text("SELECT set_config('idle_in_transaction_session_timeout', :timeout, true)"),
+        {"timeout": f"{max(1, round(hold_seconds * 1000))}ms"},
+    )
+    return True
 
 
 def notify_trigger_sql() -> list[str]:

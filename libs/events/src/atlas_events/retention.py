@@ -11,15 +11,14 @@ never held up; on PostgreSQL an advisory lock lets one process of a service prun
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import delete, select, text, tuple_
+from sqlalchemy import delete, select, tuple_
 
-from atlas_events.db import Database, rowcount
+from atlas_events.db import Database, rowcount, try_advisory_xact_lock
 from atlas_events.outbox import EventTables
 from atlas_events.registry import DLQ_RETENTION_MS, TopicRegistry
 
@@ -92,9 +91,7 @@ async def prune_event_tables(
         deleted = chunk
         while deleted == chunk:
             async with db.transaction() as session:
-                if not db.is_sqlite and not await session.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}
-                ):
+                if not db.is_sqlite and not await try_advisory_xact_lock(session, _LOCK_NAME):
                     return None
                 deleted = rowcount(await session.execute(statement))
             counts[name] += deleted
@@ -106,4 +103,4 @@ async def prune_event_tables(
 
 # The advisory lock of the pruning, the same number in every process of every service (each
 # service has its own database).
-_LOCK_KEY = zlib.crc32(b"atlas_events.retention")
+_LOCK_NAME = "atlas_events.retention"
