@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import HttpLoad, Result, percentile
+from bench.common import HttpLoad, Result, cpu_seconds, percentile
 
 CONCURRENCY = 8
 QUERIES: Sequence[str] = (
@@ -90,12 +90,6 @@ class Measure:
 
     def ms(self, q: float) -> float:
         return percentile(self.latencies, q) * 1000
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -177,11 +171,11 @@ async def _load(
     url = httpx.URL(base_url)
     load = HttpLoad(url.host, url.port or 80, headers, concurrency=CONCURRENCY)
     await load.run(warmup or paths, 1.0)  # connections opened, code paths warm; not measured
-    cpu = _cpu_seconds(pid)
+    cpu = cpu_seconds(pid)
     begin = time.perf_counter()
     latencies = await load.run(paths, seconds)
     wall = time.perf_counter() - begin
-    return Measure(latencies, wall, 0, _cpu_seconds(pid) - cpu)
+    return Measure(latencies, wall, 0, cpu_seconds(pid) - cpu)
 
 
 def _index_latencies(rounds: int) -> list[float]:

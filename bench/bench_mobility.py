@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
-from bench.common import Result, percentile
+from bench.common import CpuSnapshot, Result, cpu_used, percentile
 
 BENCH_PG_PORT = 25474
 BENCH_KAFKA_PORT = 29192
@@ -47,6 +48,12 @@ STEADY_RATE = 100
 # worker Deployment runs at least DEPLOYED_WORKERS replicas (its HorizontalPodAutoscaler's min).
 DEPLOYED_WORKERS = 2
 SHAPES = (0, DEPLOYED_WORKERS)
+BURST_TARGET_S = 60.0
+BURST_TARGET_N = 50_000
+# The bench's own process: the load, the polls, and the mobility API (in the one-process shape,
+# the agents and the relay too).
+BENCH_PROCESS = "bench process (API, load)"
+CPU_CLASSES = ("mobility workers", "requests worker", "PostgreSQL", "Kafka", BENCH_PROCESS, "other")
 
 
 @asynccontextmanager
@@ -367,13 +374,34 @@ async def db_counts(db: Any) -> tuple[int, int, int]:
     return int(dossiers or 0), int(cases or 0), int(pending or 0)
 
 
+def process_class(pid: int, command: str) -> str:
+    """Which part of the system a process is, for the burst's CPU accounting."""
+    if pid == os.getpid():
+        return BENCH_PROCESS
+    if "atlas_mobility.worker" in command:
+        return "mobility workers"
+    if "atlas_requests.worker" in command:
+        return "requests worker"
+    if command.startswith("postgres:") or command.split(" ", 1)[0].endswith("/postgres"):
+        return "PostgreSQL"
+    if " kafka.Kafka " in command:
+        return "Kafka"
+    return "other"
+
+
+@dataclass(frozen=True)
+class Burst:
+    persisted_s: float  # every dossier, case and request persisted
+    settled_s: float  # and every case holds its request (the request events flowed back)
+    cpu: dict[str, float]  # CPU seconds by process class until persisted (`cpu_used`)
+
+
 async def burst(
     runtime: Any, requests_db: Any, bootstrap: str, topic: str, messages: list[Any], cases: int
-) -> tuple[float, float]:
-    """(seconds until every dossier, case and request is persisted, seconds until every case
-    also holds its request: the request events flowed back to mobility)."""
+) -> Burst:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
     await producer.start()
+    cpu_before = CpuSnapshot.take()
     started = time.perf_counter()
     try:
         for key, value, headers in messages:
@@ -398,9 +426,10 @@ async def burst(
 
     await wait_until(persisted, timeout=3600, interval=0.5)
     persisted_s = time.perf_counter() - started
+    cpu = cpu_used(cpu_before, CpuSnapshot.take(), process_class)
     # The steady run after this one must not share the machine with the burst's tail.
     await wait_until(settled, timeout=600, interval=0.5)
-    return persisted_s, time.perf_counter() - started
+    return Burst(persisted_s, time.perf_counter() - started, cpu)
 
 
 async def steady(
@@ -564,7 +593,7 @@ async def run(quick: bool) -> list[Result]:
     expected = sum(plan.expected_cases(d, policy) for d in datas)
     messages = [encode(d) for d in datas]
     refdata = settings.refdata_dir
-    bursts: dict[int, tuple[float, float]] = {}
+    bursts: dict[int, Burst] = {}
     async with infrastructure() as (bootstrap, endpoint):
         await ensure_topics(bootstrap, REGISTRY)  # the requests service's own event topics
         # The same burst against each shape of the service, on new databases and topics.
@@ -590,16 +619,19 @@ async def run(quick: bool) -> list[Result]:
         from atlas_devstack.pytest_plugin import create_topic
 
         await create_topic(bootstrap, sink, 6)
+        cpu_before = CpuSnapshot.take()
         started = time.perf_counter()
         await raw_pipe(bootstrap, topics.hr, sink, n, f"{prefix}raw-burst")
         raw_s = time.perf_counter() - started
+        raw_cpu = cpu_used(cpu_before, CpuSnapshot.take(), process_class)["machine"]
         raw_latencies = await raw_steady_latency(
             bootstrap, [encode(plan.mutation()) for _ in range(int(steady_seconds * STEADY_RATE))],
             prefix,
         )  # fmt: skip
 
     name = "mobility"
-    for workers, (burst_s, settled_s) in bursts.items():
+    for workers, measured in bursts.items():
+        burst_s, settled_s, cpu = measured.persisted_s, measured.settled_s, measured.cpu
         shape = (
             "one process (API, agents, relay)"
             if workers == 0
@@ -620,6 +652,24 @@ async def run(quick: bool) -> list[Result]:
                    settled_s, "s", "raw aiokafka consume+produce", raw_s,
                    higher_is_better=False)
         )  # fmt: skip
+        # Where the burst's CPU went, per 1,000 mutations: what sizes the nodes when the
+        # services, PostgreSQL and Kafka no longer share two cores.
+        per_1000 = 1000 / n
+        results.append(
+            Result(name, f"burst CPU per 1,000 mutations, whole machine; {shape}",
+                   cpu["machine"] * per_1000, "CPU s", "raw aiokafka consume+produce",
+                   raw_cpu * per_1000, higher_is_better=False)
+        )  # fmt: skip
+        if workers == DEPLOYED_WORKERS:
+            for part in CPU_CLASSES:
+                results.append(
+                    Result(name, f"  of which {part}", cpu.get(part, 0.0) * per_1000, "CPU s")
+                )
+            results.append(
+                Result(name, f"cores on which {BURST_TARGET_N:,} mutations' CPU fits in"
+                       f" {BURST_TARGET_S:.0f} s (if spread evenly); {shape}",
+                       cpu["machine"] / n * BURST_TARGET_N / BURST_TARGET_S, "cores")
+            )  # fmt: skip
     ms = [x * 1000 for x in latencies]
     raw_ms = [x * 1000 for x in raw_latencies]
     results.append(

@@ -10,9 +10,11 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,56 @@ def percentile(samples: Sequence[float], q: float) -> float:
     if len(ordered) == 1:
         return ordered[0]
     return statistics.quantiles(ordered, n=1000, method="inclusive")[max(0, int(q * 10) - 1)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU time used so far: by the whole machine, and by each live process with its command."""
+
+    machine: float
+    processes: Mapping[int, tuple[str, float]]
+
+    @classmethod
+    def take(cls) -> CpuSnapshot:
+        # /proc/stat's first line: user nice system idle iowait irq softirq steal (guest time is
+        # inside user); busy is everything but idle and iowait.
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        busy = sum(ticks) - ticks[3] - ticks[4]
+        processes: dict[int, tuple[str, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):  # ended meanwhile
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                processes[int(entry.name)] = (command, cpu_seconds(int(entry.name)))
+        return cls(busy / _TICKS, processes)
+
+
+def cpu_used(
+    before: CpuSnapshot, after: CpuSnapshot, classify: Callable[[int, str], str]
+) -> dict[str, float]:
+    """CPU seconds used between two snapshots by each class of process, and by the machine.
+
+    A process started in between counts from zero; one that ended in between is missing from
+    its class, but its time is in `machine`, and so in `other` (the machine's time no class
+    accounts for: processes of no interest, ended ones, the kernel's interrupts).
+    """
+    used: dict[str, float] = {}
+    for pid, (command, seconds) in after.processes.items():
+        start = before.processes.get(pid)
+        spent = seconds - start[1] if start is not None and start[0] == command else seconds
+        name = classify(pid, command)
+        used[name] = used.get(name, 0.0) + spent
+    machine = after.machine - before.machine
+    used["other"] = max(0.0, machine - sum(v for k, v in used.items() if k != "other"))
+    used["machine"] = machine
+    return used
 
 
 def machine() -> str:
