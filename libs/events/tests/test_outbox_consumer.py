@@ -16,11 +16,18 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
-from atlas_events.consumer import DLQ_CONSUMER, DLQ_REASON, dlq_reason
+from atlas_events.consumer import (
+    DLQ_CONSUMER,
+    DLQ_REASON,
+    MAX_REASON_CHARS,
+    dlq_reason,
+    failure_reason,
+)
 from atlas_events.db import Database
 from atlas_events.dlq import replay
 from atlas_events.errors import PermanentError, install_error_handlers
@@ -296,6 +303,41 @@ async def test_poison_message_goes_to_dlq_and_next_message_is_processed(
     assert dead[0].value == b"{not json"  # the original bytes, untouched
     assert dict(dead[0].headers)[DLQ_CONSUMER] == f"{topic}-g".encode()
     assert ("ce_id", b"1") in list(dead[0].headers)  # the original headers travel along
+
+
+async def test_poison_message_as_large_as_its_topic_takes_reaches_the_dlq_whole(
+    counter_db, kafka_bootstrap, unique_topic
+):
+    """A message at its topic's size limit (1 MiB by default) no longer fits there once the DLQ
+    headers are added: the DLQ takes more, so it is parked byte for byte and the next is applied
+    (a DLQ refusing it would be retried for ever and hold up the partition)."""
+    topic = await unique_topic(partitions=1)
+    value = b"{not json" + b" " * 1_048_300
+    await produce_raw(kafka_bootstrap, topic, [(b"k", value, [("ce_id", b"huge")])])
+    await produce_events(kafka_bootstrap, topic, incremented("after-huge", 1))
+    runner = cd.make_runner(counter_db, kafka_bootstrap, topic, group=f"{topic}-g")
+    task = await run_in_background(runner)
+    try:
+        assert await wait_until(lambda: cd.counter_value(counter_db, "after-huge")) == 1
+        [dead] = await read_topic(kafka_bootstrap, f"{topic}.dlq", count=1)
+    finally:
+        await runner.stop()
+        await task
+    assert dead.value == value
+    assert (dlq_reason(dead.headers) or "").startswith("invalid event"), dlq_reason(dead.headers)
+    assert ("ce_id", b"huge") in list(dead.headers)
+
+
+def test_a_failure_reason_stays_short_however_many_problems() -> None:
+    many = [{"counter": "c", "amount": f"not {i}"} for i in range(2000)]
+    with pytest.raises(ValidationError) as failure:
+        TypeAdapter(list[cd.Incremented]).validate_python(many)
+    reason = failure_reason(failure.value)
+    assert reason.startswith("invalid data: 0.amount: "), reason[:100]
+    assert "1999.amount" not in reason
+    assert reason.endswith(" more characters)"), reason[-100:]
+    assert MAX_REASON_CHARS < len(reason) < MAX_REASON_CHARS + 40
+    assert failure_reason(ValueError("short")) == "ValueError: short"
 
 
 async def test_failing_handler_is_retried_then_dead_lettered(

@@ -158,6 +158,8 @@ def test_kafka_topics_include_every_topic_and_its_dead_letter_topic():
         assert dlq_partitions >= 1
         assert dlq_config["cleanup.policy"] == "delete"
         assert int(dlq_config["retention.ms"]) >= 14 * 24 * 3600 * 1000
+        # A message its topic took (1 MiB by default) still fits with the DLQ headers added.
+        assert int(dlq_config["max.message.bytes"]) >= 2 * 1024 * 1024
     assert created["catalog.spaces.v1"][1] == {"cleanup.policy": "compact"}
     assert created["hr.mutations.v1"][1]["retention.ms"] == str(30 * 24 * 3600 * 1000)
 

@@ -6,6 +6,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from mobility_factories import (
@@ -20,7 +21,7 @@ from mobility_factories import (
 )
 
 from atlas_events.cloudevents import CloudEvent, to_kafka
-from atlas_events.consumer import DLQ_CONSUMER, dlq_reason
+from atlas_events.consumer import DLQ_CONSUMER, MAX_REASON_CHARS, dlq_reason
 from atlas_events.outbox import MAX_EVENT_BYTES
 from atlas_events.schemas import catalog, requests
 from atlas_events.schemas import mobility as mob
@@ -386,6 +387,18 @@ async def test_unknown_commune_opens_dossier_a_orienter(mobility: RunningService
     assert dossier["status"] == "ouvert"
 
 
+async def dead_letter_of(dlq: TopicReader, event: CloudEvent) -> Any:
+    """The DLQ record of `event`, once parked (other scenarios of the module park events too)."""
+
+    async def parked() -> list[Any] | None:
+        await dlq.poll()
+        mine = [r for r in dlq.records if dict(r.headers).get("ce_id") == event.id.encode()]
+        return mine or None
+
+    [record] = await wait_until(parked, timeout=20)
+    return record
+
+
 async def test_malformed_event_goes_to_dlq_and_the_next_is_processed(
     mobility: RunningService,
 ) -> None:
@@ -437,16 +450,54 @@ async def test_event_larger_than_kafka_takes_goes_to_dlq_and_the_next_is_process
         await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id)))
         await mobility.wait_dossier(mutation_id, cases=2)
 
-        async def parked() -> list | None:
-            await dlq.poll()  # the module's topics: other scenarios park events here too
-            mine = [r for r in dlq.records if dict(r.headers).get("ce_id") == announced.id.encode()]
-            return mine or None
-
-        [record] = await wait_until(parked, timeout=20)
+        record = await dead_letter_of(dlq, announced)
         reason = dlq_reason(list(record.headers)) or ""
         assert reason.startswith(f"EventTooLarge: {mob.SCOLARITE_CASE_OPENED} would be"), reason
         assert dict(record.headers)[DLQ_CONSUMER] == b"mobility.ingest"
         assert await mobility.dossier(big_id) is None
+    finally:
+        await dlq.stop()
+
+
+async def test_invalid_event_as_large_as_kafka_takes_reaches_the_dlq_whole(
+    mobility: RunningService,
+) -> None:
+    """An invalid HR event just under Kafka's 1 MiB reaches the DLQ byte for byte, its reason
+    bounded however many problems it has: with the DLQ headers it is larger than its own topic
+    takes, so the DLQ takes more (a DLQ refusing it would hold up every event after it)."""
+    dlq = TopicReader(mobility.bootstrap, mobility.topics.hr + ".dlq")
+    await dlq.start()
+    try:
+        bad_id, bad_agent = new_ids()
+        born = date(date.today().year - 8, 3, 1)
+
+        def invalid(count: int) -> CloudEvent:
+            data = snapshot(bad_id, bad_agent, children=[(f"{i:08d}", born) for i in range(count)])
+            for child in data["household"]["children"]:
+                child["birth_date"] = "not a date"  # one problem per child
+            return hr_event(data)
+
+        def size(event: CloudEvent) -> int:
+            return len(to_kafka(event, key=bad_agent).value or b"")
+
+        per_child = size(invalid(1001)) - size(invalid(1000))
+        target = 1_046_000  # with the ce_* headers, just under the topic's 1 MiB
+        huge = invalid(1000 + (target - size(invalid(1000))) // per_child)
+        value = to_kafka(huge, key=bad_agent).value
+        assert value is not None
+        assert target - per_child < len(value) <= target
+        await mobility.publish_hr(huge)
+        mutation_id, agent_id = new_ids()
+        await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id)))
+        await mobility.wait_dossier(mutation_id, cases=2)
+
+        record = await dead_letter_of(dlq, huge)
+        assert record.value == value
+        reason = dlq_reason(list(record.headers)) or ""
+        assert reason.startswith("invalid data: household.children.0.birth_date"), reason[:200]
+        assert reason.endswith(" more characters)"), reason[-200:]
+        assert len(reason) < MAX_REASON_CHARS + 100
+        assert await mobility.dossier(bad_id) is None
     finally:
         await dlq.stop()
 

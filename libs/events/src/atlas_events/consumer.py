@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -29,9 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
 from atlas_events.db import Database, bulk_insert, plan_for_each_batch
 from atlas_events.errors import PermanentError
-from atlas_events.kafka import KafkaOptions, make_producer
+from atlas_events.kafka import KafkaOptions, make_producer, started
 from atlas_events.outbox import EventTables
-from atlas_events.registry import REGISTRY, TopicRegistry, UnknownEventType
+from atlas_events.registry import (
+    DLQ_MAX_MESSAGE_BYTES,
+    DLQ_SUFFIX,
+    REGISTRY,
+    TopicRegistry,
+    UnknownEventType,
+)
 from atlas_events.tracing import consume_span
 
 log = structlog.get_logger(__name__)
@@ -47,6 +54,9 @@ DLQ_FAILED_AT = "atlas_dlq_failed_at"
 DLQ_HEADERS = frozenset(
     {DLQ_REASON, DLQ_CONSUMER, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET, DLQ_ATTEMPTS, DLQ_FAILED_AT}
 )
+# A reason is a header: a validation error listing thousands of problems must not make the DLQ
+# message larger than the DLQ takes.
+MAX_REASON_CHARS = 4000
 
 CONSUMED = Counter(
     "atlas_consumer_messages_total",
@@ -106,7 +116,6 @@ class ConsumerRunner:
         backoff_max: float = 5.0,
         max_batch: int = 200,
         after_db_commit: AfterCommitHook | None = None,
-        dlq_producer: AIOKafkaProducer | None = None,
         kafka_options: KafkaOptions | None = None,
         transaction_batch: int = 1,
         batch_handlers: Mapping[str, BatchHandler] | None = None,
@@ -129,8 +138,13 @@ class ConsumerRunner:
         self._bootstrap = bootstrap
         self._kafka_options = dict(kafka_options or {})
         self._after_db_commit = after_db_commit
-        self._dlq_producer = dlq_producer
-        self._own_dlq_producer = dlq_producer is None
+        self._dead_letters = DeadLetterWriter(
+            bootstrap,
+            client_id=f"{name}-dlq",
+            kafka_options=self._kafka_options,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+        )
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: dict[TopicPartition, int] = {}
         self._processing = asyncio.Lock()
@@ -182,9 +196,7 @@ class ConsumerRunner:
                 await self._commit_offsets()
             await consumer.stop()
             self._consumer = None
-            if self._dlq_producer is not None and self._own_dlq_producer:
-                await self._dlq_producer.stop()
-                self._dlq_producer = None
+            await self._dead_letters.stop()
             log.info("consumer_stopped", consumer=self.name)
 
     async def stop(self) -> None:
@@ -208,7 +220,7 @@ class ConsumerRunner:
             event = from_kafka(headers, record.value)
             data = self._validate(event)
         except (InvalidEvent, ValidationError, UnknownEventType) as exc:
-            await self._dead_letter(record, _reason(exc), attempts=0)
+            await self._dead_letter(record, failure_reason(exc), attempts=0)
             return None
         handler = self.handlers.get(event.type)
         if handler is None:
@@ -341,7 +353,7 @@ class ConsumerRunner:
             try:
                 applied = await self._apply_once(delivery, handler)
             except PermanentError as exc:
-                await self._dead_letter(record, _reason(exc), attempts=attempt + 1)
+                await self._dead_letter(record, failure_reason(exc), attempts=attempt + 1)
                 return
             except asyncio.CancelledError:
                 raise
@@ -357,7 +369,7 @@ class ConsumerRunner:
                     continue
                 attempt += 1
                 if attempt == self.max_attempts:
-                    reason = f"failed after {attempt} attempts: {_reason(exc)}"
+                    reason = f"failed after {attempt} attempts: {failure_reason(exc)}"
                     await self._dead_letter(record, reason, attempts=attempt)
                     return
                 log.warning("consumer_retry", consumer=self.name, attempt=attempt, error=repr(exc))
@@ -398,22 +410,71 @@ class ConsumerRunner:
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
     ) -> None:
-        """Park the original message on `<topic>.dlq`; retry until Kafka takes it (never drop)."""
+        await self._dead_letters.park(record, reason, consumer=self.name, attempts=attempts)
+        CONSUMED.labels(self.name, record.topic, "dead_lettered").inc()
+
+
+class ConsumedRecord(Protocol):
+    """What a dead-letter writer needs of a consumed record (aiokafka's, or faust's message)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+class DeadLetterWriter:
+    """Parks consumed messages on `<topic>.dlq`: the original key, value and headers, plus which
+    consumer failed, why and where from in the DLQ headers. Retries until Kafka takes the message
+    (never drops it).
+
+    DLQ topics accept messages up to DLQ_MAX_MESSAGE_BYTES, twice what a topic takes, so any
+    message its own topic accepted still fits once the DLQ headers are added.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        kafka_options: KafkaOptions | None = None,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self.client_id = client_id
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._bootstrap = bootstrap
+        self._kafka_options = dict(kafka_options or {})
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()  # callers may overlap: start one producer, not several
+
+    async def park(
+        self, record: ConsumedRecord, reason: str, *, consumer: str, attempts: int
+    ) -> None:
         headers = [(k, v) for k, v in record.headers or () if k not in DLQ_HEADERS]
         headers += [
             (DLQ_REASON, reason.encode()),
-            (DLQ_CONSUMER, self.name.encode()),
+            (DLQ_CONSUMER, consumer.encode()),
             (DLQ_TOPIC, record.topic.encode()),
             (DLQ_PARTITION, str(record.partition).encode()),
             (DLQ_OFFSET, str(record.offset).encode()),
             (DLQ_ATTEMPTS, str(attempts).encode()),
             (DLQ_FAILED_AT, datetime.now(UTC).isoformat().encode()),
         ]
-        dlq = f"{record.topic}.dlq"
+        dlq = f"{record.topic}{DLQ_SUFFIX}"
         delay = self.backoff_initial
         while True:
             try:
-                producer = await self._ensure_dlq_producer()
+                producer = await self._ensure_producer()
                 await producer.send_and_wait(
                     dlq, key=record.key, value=record.value, headers=headers
                 )
@@ -421,31 +482,36 @@ class ConsumerRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("dlq_publish_retry", consumer=self.name, error=repr(exc))
+                log.error("dlq_publish_retry", consumer=consumer, error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
-        CONSUMED.labels(self.name, record.topic, "dead_lettered").inc()
         log.warning(
             "consumer_dead_lettered",
-            consumer=self.name,
+            consumer=consumer,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             reason=reason,
         )
 
-    async def _ensure_dlq_producer(self) -> AIOKafkaProducer:
-        if self._dlq_producer is None:
-            producer = make_producer(
-                self._bootstrap, client_id=f"{self.name}-dlq", kafka_options=self._kafka_options
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._dlq_producer = producer
-        return self._dlq_producer
+    async def stop(self) -> None:
+        async with self._starting:
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        async with self._starting:
+            if self._producer is None:
+                self._producer = await started(
+                    make_producer(
+                        self._bootstrap,
+                        client_id=self.client_id,
+                        kafka_options=self._kafka_options,
+                        max_request_size=DLQ_MAX_MESSAGE_BYTES,
+                    )
+                )
+            return self._producer
 
 
 _CONNECTION_ERROR_NAMES = frozenset(
@@ -496,17 +562,23 @@ def _is_same_stream(topic: str, consumed: Sequence[str]) -> bool:
     return any(c == f"{topic}.dlq" for c in consumed)
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """Why a message is dead-lettered, in words, at most MAX_REASON_CHARS long."""
     if isinstance(exc, InvalidEvent):
-        return f"invalid event: {exc}"
-    if isinstance(exc, ValidationError):
+        reason = f"invalid event: {exc}"
+    elif isinstance(exc, ValidationError):
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
         )
-        return f"invalid data: {problems}"
-    if isinstance(exc, UnknownEventType):
-        return f"unknown event type: {exc.args[0] if exc.args else exc}"
-    return f"{type(exc).__name__}: {exc}"
+        reason = f"invalid data: {problems}"
+    elif isinstance(exc, UnknownEventType):
+        reason = f"unknown event type: {exc.args[0] if exc.args else exc}"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    if len(reason) > MAX_REASON_CHARS:
+        cut = len(reason) - MAX_REASON_CHARS
+        reason = f"{reason[:MAX_REASON_CHARS]}… ({cut} more characters)"
+    return reason
 
 
 def dlq_reason(headers: Sequence[tuple[str, bytes]]) -> str | None:

@@ -98,9 +98,13 @@ def make_producer(
     client_id: str,
     linger_ms: int = 5,
     max_batch_size: int = 16384,
+    max_request_size: int = 1048576,
     kafka_options: KafkaOptions | None = None,
 ) -> AIOKafkaProducer:
-    """An idempotent producer acked by all in-sync replicas (aiokafka defaults to neither)."""
+    """An idempotent producer acked by all in-sync replicas (aiokafka defaults to neither).
+
+    `max_request_size` bounds one message too: aiokafka refuses a larger one before sending.
+    """
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
@@ -108,10 +112,22 @@ def make_producer(
         acks="all",
         linger_ms=linger_ms,
         max_batch_size=max_batch_size,
+        max_request_size=max_request_size,
         request_timeout_ms=15000,
         partitioner=KeyPartitioner(),
         **(kafka_options or {}),
     )
+
+
+async def started(producer: AIOKafkaProducer) -> AIOKafkaProducer:
+    """The producer, started; one that cannot start (no broker yet) is released, and the error
+    raised for the caller to retry."""
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
+    return producer
 
 
 async def ensure_topics(

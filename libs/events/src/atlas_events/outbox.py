@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.db import Database, bulk_insert, try_advisory_xact_lock
 from atlas_events.errors import PayloadTooLarge, PermanentError
-from atlas_events.kafka import KafkaOptions, make_producer
+from atlas_events.kafka import KafkaOptions, make_producer, started
 from atlas_events.registry import REGISTRY, TopicRegistry
 from atlas_events.tracing import inject_headers
 
@@ -387,18 +387,14 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = make_producer(
-                self._bootstrap,
-                client_id=self._client_id,
-                max_batch_size=RELAY_MAX_BATCH_BYTES,
-                kafka_options=self._kafka_options,
+            self._producer = await started(
+                make_producer(
+                    self._bootstrap,
+                    client_id=self._client_id,
+                    max_batch_size=RELAY_MAX_BATCH_BYTES,
+                    kafka_options=self._kafka_options,
+                )
             )
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
         return self._producer
 
     async def _reset_producer(self) -> None:

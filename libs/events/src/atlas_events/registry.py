@@ -16,6 +16,9 @@ from atlas_events.schemas import catalog, hr, mobility, notify, requests, vault
 
 DLQ_SUFFIX = ".dlq"
 DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
+# A dead-lettered message is the original one plus the DLQ headers (the reason, where from): its
+# DLQ takes twice the 1 MiB a topic takes by default, so whatever a topic accepted fits there too.
+DLQ_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 SCHEMA_URI_PREFIX = "urn:atlas:schema:"
 
 # What Kafka accepts as a topic name (the platform's naming conventions are tested, not enforced).
@@ -161,12 +164,20 @@ class TopicRegistry:
 
     def kafka_topics(self) -> list[tuple[str, int, dict[str, str]]]:
         """(name, partitions, configs) of every topic to create; each DLQ mirrors its partitions."""
-        dlq_config = {"cleanup.policy": "delete", "retention.ms": str(DLQ_RETENTION_MS)}
         result: list[tuple[str, int, dict[str, str]]] = []
         for topic in self._topics.values():
             result.append((topic.name, topic.partitions, topic.kafka_config()))
-            result.append((topic.dlq, topic.partitions, dict(dlq_config)))
+            result.append((topic.dlq, topic.partitions, dlq_kafka_config()))
         return result
+
+
+def dlq_kafka_config() -> dict[str, str]:
+    """Topic-level Kafka configuration of every dead-letter topic."""
+    return {
+        "cleanup.policy": "delete",
+        "retention.ms": str(DLQ_RETENTION_MS),
+        "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES),
+    }
 
 
 def _handler_topic(

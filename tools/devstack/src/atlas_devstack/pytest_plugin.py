@@ -176,7 +176,11 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 async def create_topic(
-    bootstrap: str, name: str, partitions: int = 3, wait_s: float = 30.0
+    bootstrap: str,
+    name: str,
+    partitions: int = 3,
+    wait_s: float = 30.0,
+    configs: dict[str, str] | None = None,
 ) -> None:
     """Create a topic and wait until every partition has a leader, so clients can use it at once."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -185,7 +189,14 @@ async def create_topic(
     await admin.start()
     try:
         response = await admin.create_topics(
-            [NewTopic(name=name, num_partitions=partitions, replication_factor=1)]
+            [
+                NewTopic(
+                    name=name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    topic_configs=configs or {},
+                )
+            ]
         )
         for topic, code, *message in response.topic_errors:
             if code != 0:
@@ -208,12 +219,14 @@ _topic_counter = itertools.count(1)
 
 @pytest.fixture
 def unique_topic(kafka_bootstrap: str) -> Callable[..., Awaitable[str]]:
-    """Factory: `await unique_topic(3)` makes a topic and its `.dlq`, returns its name."""
+    """Factory: `await unique_topic(3)` makes a topic and its `.dlq` (configured as the registry
+    configures DLQs), returns its name."""
+    from atlas_events.registry import dlq_kafka_config
 
     async def create(partitions: int = 3, prefix: str = "test") -> str:
         name = f"{prefix}.{os.getpid()}.{next(_topic_counter)}.{secrets.token_hex(3)}"
         await create_topic(kafka_bootstrap, name, partitions)
-        await create_topic(kafka_bootstrap, f"{name}.dlq", partitions)
+        await create_topic(kafka_bootstrap, f"{name}.dlq", partitions, configs=dlq_kafka_config())
         return name
 
     return create

@@ -6,7 +6,7 @@ events in batches without acknowledging them (`noack_take`), applies a batch in 
 transaction with its outbox events, commits, and only then acknowledges, so faust commits an
 offset only for what is in the database. A batch that fails is retried event by event with
 backoff; an event that still fails, or that cannot be decoded or validated, goes to
-`<topic>.dlq` with the reason in a header (the shared ConsumerRunner's headers), and the
+`<topic>.dlq` with the reason in a header (written by the shared DeadLetterWriter), and the
 batch goes on. Handlers are idempotent (revision guards on the handler topics, processed-event
 records for the request events), so the events of a batch re-read after a crash change nothing
 twice.
@@ -26,7 +26,6 @@ from typing import Any
 
 import faust
 import structlog
-from aiokafka import AIOKafkaProducer
 from faust.exceptions import AlreadyConfiguredWarning
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
@@ -35,20 +34,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.cloudevents import CloudEvent, InvalidEvent, from_kafka
-from atlas_events.consumer import (
-    DLQ_ATTEMPTS,
-    DLQ_CONSUMER,
-    DLQ_FAILED_AT,
-    DLQ_HEADERS,
-    DLQ_OFFSET,
-    DLQ_PARTITION,
-    DLQ_REASON,
-    DLQ_TOPIC,
-    is_connection_error,
-)
+from atlas_events.consumer import DeadLetterWriter, failure_reason, is_connection_error
 from atlas_events.db import Database, bulk_insert, plan_for_each_batch
 from atlas_events.errors import PermanentError
-from atlas_events.kafka import client_options, faust_credentials, make_producer
+from atlas_events.kafka import client_options, faust_credentials
 from atlas_events.outbox import Outbox
 from atlas_events.registry import UnknownEventType
 from atlas_events.schemas import catalog, hr, mobility, requests
@@ -132,8 +121,11 @@ class StreamProcessor:
         self.outbox = outbox
         self.tables = outbox.tables
         self.app: faust.App | None = None
-        self._dlq: AIOKafkaProducer | None = None
-        self._dlq_lock = asyncio.Lock()
+        self._dead_letters = DeadLetterWriter(
+            settings.kafka_bootstrap,
+            client_id="mobility.stream-dlq",
+            kafka_options=client_options(settings),
+        )
         # One lock per agent: agents overlap (each batch is its own transaction, its rows locked
         # in a sorted order), and `stop` takes them all to let the batches in hand finish.
         self._busy: dict[str, asyncio.Lock] = {}
@@ -314,9 +306,7 @@ class StreamProcessor:
             if self.app is not None:
                 await self.app.stop()
         self.app = None
-        if self._dlq is not None:
-            await self._dlq.stop()
-            self._dlq = None
+        await self._dead_letters.stop()
 
     # ---- applying a batch -----------------------------------------------------------------------
 
@@ -328,7 +318,7 @@ class StreamProcessor:
             try:
                 delivery = self._decode(spec, record)
             except (InvalidEvent, ValidationError, UnknownEventType) as exc:
-                await self._dead_letter(spec, record, _reason(exc), attempts=0)
+                await self._dead_letter(spec, record, failure_reason(exc), attempts=0)
                 continue
             if delivery is not None:
                 deliveries.append(delivery)
@@ -427,7 +417,8 @@ class StreamProcessor:
             except asyncio.CancelledError:
                 raise
             except PermanentError as exc:
-                await self._dead_letter(spec, delivery.raw, _reason(exc), attempts=attempt + 1)
+                reason = failure_reason(exc)
+                await self._dead_letter(spec, delivery.raw, reason, attempts=attempt + 1)
                 return
             except Exception as exc:
                 if is_connection_error(exc):
@@ -437,7 +428,7 @@ class StreamProcessor:
                 else:
                     attempt += 1
                     if attempt >= attempts:
-                        reason = f"failed after {attempt} attempts: {_reason(exc)}"
+                        reason = f"failed after {attempt} attempts: {failure_reason(exc)}"
                         await self._dead_letter(spec, delivery.raw, reason, attempts=attempt)
                         return
                     log.warning("stream_retry", agent=spec.name, attempt=attempt, error=repr(exc))
@@ -449,51 +440,8 @@ class StreamProcessor:
     ) -> None:
         """Park the message on `<topic>.dlq` with the reason; retry until Kafka takes it."""
         consumer = f"mobility.{spec.name}"
-        headers = [(k, v) for k, v in record.headers if k not in DLQ_HEADERS]
-        headers += [
-            (DLQ_REASON, reason.encode()),
-            (DLQ_CONSUMER, consumer.encode()),
-            (DLQ_TOPIC, record.topic.encode()),
-            (DLQ_PARTITION, str(record.partition).encode()),
-            (DLQ_OFFSET, str(record.offset).encode()),
-            (DLQ_ATTEMPTS, str(attempts).encode()),
-            (DLQ_FAILED_AT, datetime.now(UTC).isoformat().encode()),
-        ]
-        delay = 0.2
-        while True:
-            try:
-                async with self._dlq_lock:  # agents overlap: start one producer, not several
-                    if self._dlq is None:
-                        producer = make_producer(
-                            self.settings.kafka_bootstrap,
-                            client_id="mobility.stream-dlq",
-                            kafka_options=client_options(self.settings),
-                        )
-                        try:
-                            await producer.start()
-                        except BaseException:
-                            await producer.stop()
-                            raise
-                        self._dlq = producer
-                await self._dlq.send_and_wait(
-                    f"{record.topic}.dlq", key=record.key, value=record.value, headers=headers
-                )
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("dlq_publish_retry", agent=spec.name, error=repr(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await self._dead_letters.park(record, reason, consumer=consumer, attempts=attempts)
         STREAM_EVENTS.labels(spec.name, "dead_lettered").inc()
-        log.warning(
-            "stream_dead_lettered",
-            agent=spec.name,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            reason=reason,
-        )
 
 
 def _delivery_span(delivery: Delivery) -> contextlib.AbstractContextManager[trace.Span]:
@@ -537,16 +485,3 @@ def _raw(event: Any) -> RawRecord:
         value=message.value,
         headers=[(k, v) for k, v in headers],
     )
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, InvalidEvent):
-        return f"invalid event: {exc}"
-    if isinstance(exc, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
-        )
-        return f"invalid data: {problems}"
-    if isinstance(exc, UnknownEventType):
-        return f"unknown event type: {exc.args[0] if exc.args else exc}"
-    return f"{type(exc).__name__}: {exc}"
