@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,6 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from atlas_devstack.paths import repo_module
 from atlas_events.registry import DLQ_SUFFIX, REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,13 +41,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("atlas_k8s_generate", K8S / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return repo_module("atlas_k8s_generate", "deploy/k8s/generate.py")
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 _REPO_ENV = "ATLAS_REPO_ROOT"
 _HOME_ENV = "ATLAS_HOME"  # the Makefile exports it
@@ -34,3 +37,15 @@ def atlas_dir() -> Path:
     """Return the home of all local state (data, logs, jars): $ATLAS_HOME or `<repo>/.atlas`."""
     override = os.environ.get(_HOME_ENV)
     return Path(override).resolve() if override else repo_root() / ".atlas"
+
+
+def repo_module(name: str, relative_path: str) -> ModuleType:
+    """A Python file of the repository outside any installed package (`deploy/k8s/generate.py`,
+    `bench/common.py`), loaded as the module `name`."""
+    spec = importlib.util.spec_from_file_location(name, repo_root() / relative_path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {relative_path} as a module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
