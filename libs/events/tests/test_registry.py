@@ -238,6 +238,16 @@ def test_insee_codes_of_mainland_corsica_and_overseas_are_accepted(insee):
     REGISTRY.validate(hr.MUTATION_ANNOUNCED, with_change("destination.commune_insee", insee))
 
 
+@pytest.mark.parametrize("code", ["99999", "20004", "00123", "96123", "97912"])
+def test_codes_of_the_insee_shape_that_no_commune_has_are_valid_mutations(code):
+    """An HR typo is not a broken event: mobility opens the dossier `a_orienter` (tested there)."""
+    mutation = REGISTRY.validate(
+        hr.MUTATION_ANNOUNCED, with_change("destination.commune_insee", code)
+    )
+    assert isinstance(mutation, hr.MutationAnnounced)
+    assert mutation.destination.commune_insee == code
+
+
 BROKEN_FIELDS = [
     ("mutation_id", "TERRE 2027"),
     ("mutation_id", ""),
@@ -262,10 +272,8 @@ BROKEN_FIELDS = [
     ("destination.commune_insee", "8313"),
     ("destination.commune_insee", "831370"),
     ("destination.commune_insee", "2C004"),
-    ("destination.commune_insee", "20004"),
-    ("destination.commune_insee", "00123"),
-    ("destination.commune_insee", "96123"),
-    ("destination.commune_insee", "97912"),
+    ("destination.commune_insee", "9A004"),
+    ("destination.commune_insee", "2a004"),
     ("origin.commune_insee", "ABCDE"),
     ("destination", ...),
     ("report_date", "30/08/2027"),

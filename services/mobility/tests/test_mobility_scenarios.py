@@ -20,7 +20,7 @@ from mobility_factories import (
     snapshot,
 )
 
-from atlas_events.cloudevents import CloudEvent, to_kafka
+from atlas_events.cloudevents import CloudEvent, from_kafka, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, MAX_REASON_CHARS, dlq_reason
 from atlas_events.outbox import MAX_EVENT_BYTES
 from atlas_events.schemas import catalog, requests
@@ -119,11 +119,12 @@ async def test_duplicate_delivery_changes_nothing(
     assert len(commands.events(subject_prefix=mutation_id)) == 1
 
 
-async def test_redelivered_handler_work_item_opens_nothing_twice(
+async def test_handler_facts_are_published_and_not_read_back(
     mobility: RunningService, commands: TopicReader
 ) -> None:
-    """The handler topics keep no processed-event records: a case ignores a work item whose
-    revision it already holds, so a redelivery opens no second case, command or timeline entry."""
+    """The HR stage applies the handlers itself and publishes each work item on the handler's
+    topic, with its registry schema, as a fact: the same record posted there again (a replay, an
+    integrator's mistake) opens no second case, command or timeline entry."""
     mutation_id, agent_id = new_ids()
     first = date.today() + timedelta(days=200)
     handler = TopicReader(mobility.bootstrap, mobility.topics.handler("logement"))
@@ -139,7 +140,13 @@ async def test_redelivered_handler_work_item_opens_nothing_twice(
             return [r for r in handler.records if r.key == mutation_id.encode()] or None
 
         (item,) = await wait_until(opened_item, timeout=30, interval=0.05)
-        for _ in range(2):  # the very same record, as after a crash before the offset commit
+        fact = from_kafka(list(item.headers), item.value)
+        assert fact.type == mob.LOGEMENT_CASE_OPENED
+        published = mobility.topics.registry.validate(fact.type, fact.data)
+        assert isinstance(published, mob.LogementCase)
+        assert published.case_id == f"{mutation_id}:logement"
+        assert published.milestones
+        for _ in range(2):  # the same record posted again
             await mobility.publish_raw(
                 mobility.topics.handler("logement"), item.key, item.value, list(item.headers)
             )
@@ -380,6 +387,27 @@ async def test_unknown_commune_opens_dossier_a_orienter(mobility: RunningService
     assert dossier["destination_zone"] == "com"
     assert dossier["cases"] == []
     # Once HR amends to a covered commune, the cases open there.
+    await mobility.publish_hr(
+        hr_event(snapshot(mutation_id, agent_id, revision=2, destination="83137"), kind="amended")
+    )
+    dossier = await mobility.wait_dossier(mutation_id, revision=2, cases=2)
+    assert dossier["status"] == "ouvert"
+
+
+async def test_commune_no_commune_has_opens_dossier_a_orienter_with_the_reason(
+    mobility: RunningService,
+) -> None:
+    """An HR typo (99999) is a valid mutation whose commune is unknown: nothing is lost, the
+    national cell gets it `a_orienter` with the reason on the timeline, as for an uncovered one."""
+    mutation_id, agent_id = new_ids()
+    await mobility.publish_hr(hr_event(snapshot(mutation_id, agent_id, destination="99999")))
+    dossier = await mobility.wait_dossier(mutation_id)
+    assert dossier["status"] == "a_orienter"
+    assert dossier["destination_atlas_id"] is None
+    assert dossier["cases"] == []
+    (entry,) = [e for e in await mobility.timeline(mutation_id) if e["event_id"]]
+    assert entry["outcome"] == "applied"
+    assert "commune 99999 inconnue du référentiel des communes" in entry["summary"]
     await mobility.publish_hr(
         hr_event(snapshot(mutation_id, agent_id, revision=2, destination="83137"), kind="amended")
     )

@@ -183,7 +183,11 @@ def dlq_kafka_config() -> dict[str, str]:
 def _handler_topic(
     kind: str, opened: str, updated: str, closed: str, data: type[BaseModel]
 ) -> Topic:
-    """A mobility handler topic: the work items of one kind of case, keyed by mutation."""
+    """A mobility handler topic: the facts of one kind of case, keyed by mutation.
+
+    Mobility applies its handlers' work in the HR stage's own transaction and publishes each
+    work item here for integrators and the ops dashboard; it does not read them back.
+    """
     return Topic(
         name=f"mobility.handlers.{kind}.v1",
         key="mutation_id",
@@ -194,10 +198,13 @@ def _handler_topic(
             EventType(updated, data, f"A {kind} case changed: full snapshot replacing the last."),
             EventType(closed, mobility.HandlerCaseClosed, f"A {kind} case closed."),
         ),
-        description=f"Work items of the {kind} handler: its cases opening, changing and closing.",
+        description=(
+            f"Facts of the {kind} handler: its cases opening, changing and closing (published"
+            " by mobility's HR stage, which does not read them back)."
+        ),
         owner="mobility",
-        public=False,
-        consumers=("mobility",),
+        public=True,
+        consumers=(),
     )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 
 from atlas_events.registry import TopicRegistry
+from atlas_mobility.cases.handlers import Handler, handlers_for
 from atlas_mobility.config import MobilitySettings
 from atlas_mobility.events import EventSink
 from atlas_mobility.policy.policy import MilestonePolicy, load_policy
@@ -34,6 +36,11 @@ class MobilityContext:
             topics=Topics(settings.topic_prefix),
             refdata_dir=settings.refdata_dir,
         )
+
+    @cached_property
+    def handlers(self) -> tuple[Handler, ...]:
+        """The logement, scolarité and déménagement handlers, each with its policy."""
+        return handlers_for(self.policy)
 
     @property
     def registry(self) -> TopicRegistry:

@@ -43,6 +43,14 @@ InseeCode = Annotated[
     ),
     Field(description="5-character INSEE commune code (2A/2B for Corsica, 97xxx/98xxx overseas)."),
 ]
+# What HR may send as a commune: any code of the INSEE shape, known or not. A code no commune has
+# (an HR typo such as 99999) is still a valid mutation: its dossier opens `a_orienter` for the
+# national cell, it is not dead-lettered. The reference lists decide what a code means.
+CommuneCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^(?:[0-9]{5}|2[AB][0-9]{3})$"),
+    Field(description="5-character INSEE commune code as sent by HR; unknown codes are kept."),
+]
 AtlasId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$"),

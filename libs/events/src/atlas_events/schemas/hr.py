@@ -9,8 +9,8 @@ from pydantic import Field, StrictBool, StringConstraints
 
 from atlas_events.schemas._base import (
     AgentId,
+    CommuneCode,
     EventData,
-    InseeCode,
     MutationId,
     Revision,
     ShortText,
@@ -65,7 +65,7 @@ class Posting(EventData):
     """A unit and the commune where it is stationed."""
 
     unit: ShortText = Field(description="Unit or organisation name.")
-    commune_insee: InseeCode
+    commune_insee: CommuneCode
 
 
 class Child(EventData):

@@ -11,9 +11,9 @@ from atlas_events.schemas._base import (
     AgentId,
     AtlasId,
     CaseKind,
+    CommuneCode,
     EntityId,
     EventData,
-    InseeCode,
     LongText,
     MutationId,
     PrestationCode,
@@ -90,11 +90,11 @@ class DossierOpened(EventData):
     destination_atlas_id: AtlasId | None = Field(
         default=None, description="The destination space; absent while a_orienter."
     )
-    destination_commune_insee: InseeCode
+    destination_commune_insee: CommuneCode
     report_date: date = Field(description="Date the agent takes up the new post.")
     cases: list[CaseRef] = Field(description="Handler cases opened with the dossier.")
     opened_at: AwareDatetime = Field(description="When the dossier opened.")
-    origin_commune_insee: InseeCode | None = Field(
+    origin_commune_insee: CommuneCode | None = Field(
         default=None, description="Where the agent is posted now, if known."
     )
     anticipation_days: StrictInt | None = Field(
@@ -127,7 +127,7 @@ class DossierAmended(EventData):
     destination_atlas_id: AtlasId | None = Field(
         default=None, description="The destination space; absent while a_orienter."
     )
-    destination_commune_insee: InseeCode
+    destination_commune_insee: CommuneCode
     report_date: date = Field(description="Date the agent takes up the new post.")
     changes: list[
         Literal["agent", "origin", "destination", "report_date", "household", "needs"]
@@ -200,8 +200,8 @@ class DepartureAnnounced(EventData):
     origin_atlas_id: AtlasId | None = Field(
         default=None, description="The space covering the origin commune, if any."
     )
-    origin_commune_insee: InseeCode
-    destination_commune_insee: InseeCode
+    origin_commune_insee: CommuneCode
+    destination_commune_insee: CommuneCode
     report_date: date = Field(description="Date the agent takes up the new post.")
     announced_at: AwareDatetime = Field(description="When the departure was announced.")
 
@@ -261,7 +261,7 @@ class HandlerCase(EventData):
     revision: Revision
     agent_id: AgentId
     atlas_id: AtlasId = Field(description="The space that handles the case.")
-    destination_commune_insee: InseeCode
+    destination_commune_insee: CommuneCode
     report_date: date = Field(description="Date the agent takes up the new post.")
     milestones: list[Milestone] = Field(description="The case's milestones, by due date.")
     zone: Zone | None = Field(default=None, description="Zone of the destination space.")
@@ -339,7 +339,7 @@ class DemenagementCase(HandlerCase):
         }
     )
 
-    origin_commune_insee: InseeCode | None = Field(
+    origin_commune_insee: CommuneCode | None = Field(
         default=None, description="Where the household moves from, if known."
     )
 

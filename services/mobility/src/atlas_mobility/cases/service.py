@@ -1,8 +1,9 @@
-"""The handlers: apply case work items (open, update, close) and follow the requests' status.
+"""The handlers' cases: apply work items (open, update, close) and follow the requests' status.
 
-Each handler owns its cases: it persists the case and its milestones, and asks the requests
-service to open or close the request at the case's space (commands keyed and made idempotent by
-case id). A work item whose revision the case already holds changes nothing.
+The HR stage hands each handler's work item here in its own unit of work: the case and its
+milestones are persisted, and the requests service is asked to open or close the request at the
+case's space (commands made idempotent by case id). A work item whose revision the case already
+holds changes nothing.
 """
 
 from __future__ import annotations
@@ -55,11 +56,18 @@ _DETAIL_FIELDS = ("partner", "children_count", "children", "origin_commune_insee
 class CaseHandler:
     """Applies work items and request events to cases within one unit of work."""
 
-    def __init__(self, session: AsyncSession, context: MobilityContext, sink: EventSink) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        context: MobilityContext,
+        sink: EventSink,
+        *,
+        timeline: DossierRepository | None = None,
+    ) -> None:
         self.session = session
         self.context = context
         self.sink = sink
-        self.timeline = DossierRepository(session)
+        self.timeline = timeline if timeline is not None else DossierRepository(session)
         self._cases: dict[str, HandlerCase | None] = {}
         # Cases opened in this unit of work and their milestones, inserted in bulk by `flush`
         # (building ORM objects one by one cost more than the rest of the handler together).
@@ -89,6 +97,23 @@ class CaseHandler:
         )
         found = {c.case_id: c for c in rows}
         self._cases.update({c: found.get(c) for c in wanted})
+
+    async def lock_dossiers(self, case_ids: Sequence[str]) -> None:
+        """Lock the dossiers of these cases, in order, before any case is locked."""
+        mutation_ids = sorted({c.rsplit(":", 1)[0] for c in case_ids})
+        if mutation_ids:
+            await self.session.execute(
+                select(col(Dossier.mutation_id))
+                .where(col(Dossier.mutation_id).in_(mutation_ids))
+                .order_by(col(Dossier.mutation_id))
+                .with_for_update()
+            )
+
+    def known_absent(self, case_ids: Sequence[str]) -> None:
+        """Note cases the caller knows do not exist (their dossier does not), sparing a query."""
+        for case_id in case_ids:
+            if case_id not in self._new_cases:
+                self._cases.setdefault(case_id, None)
 
     async def _case(self, case_id: str) -> HandlerCase | None:
         if case_id in self._new_cases:

@@ -1,20 +1,22 @@
-"""The dossier decision: applies an HR mutation event to its dossier and fans out case work.
+"""The dossier decision: applies an HR mutation event to its dossier and to its handler cases.
 
 One dossier per mutation_id. A revision not above the dossier's is recorded in the timeline and
 changes nothing. Otherwise the snapshot replaces the previous one, compared field by field, and
-each handler gets a work item on its topic (keyed by mutation): open, update or close its case.
+each handler (logement, scolarité, déménagement) plans its case from it: the case is opened,
+updated or closed in the same unit of work (`CaseHandler`), and the work item is published on the
+handler's topic as a fact for integrators and the dashboard (mobility does not read it back).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import structlog
 from prometheus_client import Histogram
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -22,6 +24,8 @@ from sqlmodel import col
 from atlas_events.cloudevents import CloudEvent
 from atlas_events.db import bulk_insert
 from atlas_events.schemas import hr, mobility
+from atlas_mobility.cases.handlers import SNAPSHOT_PARTS, Handler, Placement, case_id
+from atlas_mobility.cases.service import CaseHandler
 from atlas_mobility.context import MobilityContext
 from atlas_mobility.db import table_of
 from atlas_mobility.dossiers.models import Dossier
@@ -29,8 +33,7 @@ from atlas_mobility.dossiers.repository import DossierRepository
 from atlas_mobility.events import EventSink
 from atlas_mobility.policy import policy as pol
 from atlas_mobility.spaces.models import SpaceReplica
-from atlas_mobility.spaces.service import SpaceDirectory, zone_of
-from atlas_mobility.topics import CASE_KINDS
+from atlas_mobility.spaces.service import SpaceDirectory, known_communes, zone_of
 
 log = structlog.get_logger(__name__)
 
@@ -41,36 +44,8 @@ ANTICIPATION_DAYS = Histogram(
     buckets=(0, 30, 60, 90, 120, 150, 180, 240, 365, 730),
 )
 
-CASE_EVENTS = {
-    "logement": (
-        mobility.LOGEMENT_CASE_OPENED,
-        mobility.LOGEMENT_CASE_UPDATED,
-        mobility.LOGEMENT_CASE_CLOSED,
-    ),
-    "scolarite": (
-        mobility.SCOLARITE_CASE_OPENED,
-        mobility.SCOLARITE_CASE_UPDATED,
-        mobility.SCOLARITE_CASE_CLOSED,
-    ),
-    "demenagement": (
-        mobility.DEMENAGEMENT_CASE_OPENED,
-        mobility.DEMENAGEMENT_CASE_UPDATED,
-        mobility.DEMENAGEMENT_CASE_CLOSED,
-    ),
-}
-# What a change of each snapshot part means for each case kind.
-_RELEVANT = {
-    "logement": {"destination", "report_date", "household", "agent"},
-    "scolarite": {"destination", "report_date", "household", "agent"},
-    "demenagement": {"destination", "report_date", "origin", "agent"},
-}
-SNAPSHOT_PARTS = ("agent", "origin", "destination", "report_date", "household", "needs")
 _OUTCOME_WORDS = {"duplicate": "doublon", "stale": "périmée"}
 MutationEvent = hr.MutationAnnounced | hr.MutationAmended | hr.MutationCancelled
-
-
-def case_id(mutation_id: str, kind: str) -> str:
-    return f"{mutation_id}:{kind}"
 
 
 def changed_parts(old: hr.MutationSnapshot, new: hr.MutationSnapshot) -> list[str]:
@@ -124,22 +99,32 @@ class DossierDecision:
         self.sink = sink
         self.repo = DossierRepository(session)
         self.spaces = SpaceDirectory(session, context.refdata_dir)
+        self.handlers = context.handlers
+        # The handlers' cases change in this same unit of work, on the same timeline.
+        self.cases = CaseHandler(session, context, sink, timeline=self.repo)
         self._dossiers: dict[str, Dossier | None] = {}
         self._new: dict[str, NewDossier] = {}
         self._resolved: dict[str, SpaceReplica | None] = {}
+        self._official = known_communes(context.refdata_dir)
+        self._work: list[Callable[[], Awaitable[bool]]] = []
 
     async def flush(self) -> None:
-        """Write the dossiers opened in this unit of work (one statement), then the timeline."""
+        """Write what this unit of work queued: new dossiers (one statement), cases, timeline."""
         if self._new:
             rows = [dict(vars(d)) for d in self._new.values()]  # asdict would deep-copy
             for mutation_id in self._new:
                 self._dossiers.pop(mutation_id, None)  # read back if the batch needs it again
             self._new = {}
             await bulk_insert(self.session, table_of(Dossier), rows)
-        await self.repo.flush()
+        await self.cases.flush()  # also writes the shared timeline
 
     async def prefetch(self, events: Sequence[MutationEvent]) -> None:
-        """Load and lock the batch's dossiers and resolve its communes in a few queries."""
+        """Load and lock the batch's dossiers, then their cases, and resolve its communes.
+
+        Dossiers are locked before cases, each in sorted order, as every unit of work that
+        locks both does, so two batches cannot deadlock. A mutation without a dossier has no
+        case either: its cases are known absent without a query.
+        """
         ids = sorted({e.mutation_id for e in events})
         if ids:
             rows = await self.session.scalars(
@@ -150,6 +135,9 @@ class DossierDecision:
             )
             found = {d.mutation_id: d for d in rows}
             self._dossiers.update({m: found.get(m) for m in ids})
+            kinds = [h.kind for h in self.handlers]
+            await self.cases.prefetch([case_id(m, k) for m in sorted(found) for k in kinds])
+            self.cases.known_absent([case_id(m, k) for m in ids if m not in found for k in kinds])
         communes: set[str] = set()
         for e in events:
             if isinstance(e, hr.MutationSnapshot):
@@ -195,6 +183,10 @@ class DossierDecision:
             await self._open(event, data, dossier)
         else:
             await self._amend(event, data, dossier)
+        # The handlers' work, once the decision's own timeline entry is written.
+        work, self._work = self._work, []
+        for step in work:
+            await step()
         return "applied"
 
     # ---- the three kinds of change --------------------------------------------------------------
@@ -205,7 +197,7 @@ class DossierDecision:
         now = self.context.now()
         destination = await self._destination(data)
         origin_space = await self._resolve(data.origin.commune_insee) if data.origin else None
-        items = self._case_items(data, destination)
+        items = self._work_items(data, destination)
         dossier: Dossier | NewDossier
         if tombstone is not None:
             # A cancellation was seen first and a newer revision now announces it again.
@@ -222,8 +214,10 @@ class DossierDecision:
             )
             self._new[data.mutation_id] = dossier
         self._fill(dossier, event, data, destination, origin_space, items, now)
-        for kind, item in items.items():
-            self._emit_case(kind, 0, item)
+        for handler in self.handlers:
+            item = items.get(handler.kind)
+            if item is not None:
+                self._apply_item(handler, handler.opened, item)
         anticipation = (data.report_date - dossier.announced_at.date()).days
         ANTICIPATION_DAYS.labels(destination.atlas_id or "a_orienter").observe(anticipation)
         status = "ouvert" if destination.space is not None else "a_orienter"
@@ -250,7 +244,7 @@ class DossierDecision:
         where = (
             f"à l'espace {destination.space.name}"
             if destination.space is not None
-            else f"à orienter (commune {data.destination.commune_insee} couverte par aucun espace)"
+            else f"à orienter ({self._unplaced(data.destination.commune_insee)})"
         )
         self.repo.record(
             data.mutation_id,
@@ -272,14 +266,15 @@ class DossierDecision:
         destination = await self._destination(data)
         origin_space = await self._resolve(data.origin.commune_insee) if data.origin else None
         moved = destination.atlas_id != dossier.destination_atlas_id
-        items = self._case_items(data, destination)
+        items = self._work_items(data, destination)
         before = set() if was_cancelled else set(dossier.case_kinds)
-        for kind in CASE_KINDS:
+        for handler in self.handlers:
+            kind = handler.kind
             item = items.get(kind)
             if item is not None and kind not in before:
-                self._emit_case(kind, 0, item)
-            elif item is not None and (moved or _RELEVANT[kind] & set(changes)):
-                self._emit_case(kind, 1, item)
+                self._apply_item(handler, handler.opened, item)
+            elif item is not None and (moved or handler.relevant & set(changes)):
+                self._apply_item(handler, handler.updated, item)
             elif item is None and kind in before:
                 outcome = "transferred" if destination.space is None else "cancelled"
                 reason = (
@@ -287,7 +282,7 @@ class DossierDecision:
                     if destination.space is None
                     else "Besoin retiré par la mutation modifiée"
                 )
-                self._close_case(kind, dossier, data.revision, outcome, reason, now)
+                self._close_case(handler, dossier, data.revision, outcome, reason, now)
         dossier.revision = data.revision
         dossier.cancelled_at = None
         dossier.cancel_reason = None
@@ -344,8 +339,9 @@ class DossierDecision:
             self.session.add(dossier)
             self._dossiers[data.mutation_id] = dossier
         elif dossier.cancelled_at is None:
-            for kind in dossier.case_kinds:
-                self._close_case(kind, dossier, data.revision, "cancelled", data.reason, now)
+            for handler in self.handlers:
+                if handler.kind in dossier.case_kinds:
+                    self._close_case(handler, dossier, data.revision, "cancelled", data.reason, now)
         dossier.revision = data.revision
         dossier.cancelled_at = now
         dossier.cancel_reason = data.reason
@@ -406,101 +402,56 @@ class DossierDecision:
         dossier.case_kinds = list(items)
         dossier.updated_at = now
 
-    def _case_items(
+    def _work_items(
         self, data: hr.MutationSnapshot, destination: Destination
     ) -> dict[str, mobility.HandlerCase]:
-        """The cases the snapshot needs at its destination space (none while a_orienter)."""
-        space = destination.space
-        if space is None:
+        """What each handler plans for the snapshot at its destination (none while a_orienter)."""
+        if destination.space is None:
             return {}
-        cases = self.context.policy.cases
-        variant = pol.variant_for(destination.zone, data.destination.commune_insee)
-        common = {
-            "mutation_id": data.mutation_id,
-            "revision": data.revision,
-            "agent_id": data.agent.agent_id,
-            "atlas_id": space.atlas_id,
-            "destination_commune_insee": data.destination.commune_insee,
-            "report_date": data.report_date,
-            "zone": destination.zone if destination.zone in ("metro", "drom", "com") else None,
-        }
-        place = space.name.removeprefix("Espace ATLAS ").removeprefix("de ").removeprefix("d'")
-        items: dict[str, mobility.HandlerCase] = {}
-        if data.needs.housing:
-            items["logement"] = mobility.LogementCase(
-                **common,
-                case_id=case_id(data.mutation_id, "logement"),
-                milestones=_milestones(pol.plan_simple(cases.logement, data.report_date, variant)),
-                prestation_code=cases.logement.prestation_code,
-                title=_title(cases.logement.title, place),
-                partner=data.household.partner,
-                children_count=len(data.household.children),
-            )
-        children = pol.school_children(
-            cases.scolarite,
-            [(c.child_ref, c.birth_date) for c in data.household.children],
-            data.report_date,
+        placement = Placement(
+            destination.space,
+            destination.zone,
+            pol.variant_for(destination.zone, data.destination.commune_insee),
         )
-        if children:
-            items["scolarite"] = mobility.ScolariteCase(
-                **common,
-                case_id=case_id(data.mutation_id, "scolarite"),
-                milestones=_milestones(
-                    pol.plan_scolarite(cases.scolarite, children, data.report_date, variant)
-                ),
-                prestation_code=pol.scolarite_prestation(cases.scolarite, children),
-                title=_title(cases.scolarite.title, place),
-                children=[
-                    mobility.SchoolChild(
-                        child_ref=c.child_ref,
-                        birth_date=c.birth_date,
-                        age_on_report_date=c.age_on_report_date,
-                        level=c.level,
-                    )
-                    for c in children
-                ],
-            )
-        if data.needs.move:
-            items["demenagement"] = mobility.DemenagementCase(
-                **common,
-                case_id=case_id(data.mutation_id, "demenagement"),
-                milestones=_milestones(
-                    pol.plan_simple(cases.demenagement, data.report_date, variant)
-                ),
-                prestation_code=cases.demenagement.prestation_code,
-                title=_title(cases.demenagement.title, place),
-                origin_commune_insee=data.origin.commune_insee if data.origin else None,
-            )
+        items: dict[str, mobility.HandlerCase] = {}
+        for handler in self.handlers:
+            item = handler.work_item(data, placement)
+            if item is not None:
+                items[handler.kind] = item
         return items
 
-    def _emit_case(self, kind: str, which: int, item: BaseModel) -> None:
-        assert isinstance(item, mobility.HandlerCase)
-        self.sink.emit(CASE_EVENTS[kind][which], item, key=item.mutation_id, subject=item.case_id)
+    def _apply_item(self, handler: Handler, event_type: str, item: mobility.HandlerCase) -> None:
+        """Publish the work item as a fact; the handler's case opens or changes after the entry."""
+        self.sink.emit(event_type, item, key=item.mutation_id, subject=item.case_id)
+        self._work.append(partial(self.cases.apply_item, handler.kind, item))
 
     def _close_case(
         self,
-        kind: str,
+        handler: Handler,
         dossier: Dossier,
         revision: int,
         outcome: str,
         reason: str,
         now: datetime,
     ) -> None:
-        self.sink.emit(
-            CASE_EVENTS[kind][2],
-            mobility.HandlerCaseClosed(
-                case_id=case_id(dossier.mutation_id, kind),
-                mutation_id=dossier.mutation_id,
-                agent_id=dossier.agent_id,
-                atlas_id=dossier.destination_atlas_id or "a_orienter",
-                outcome=outcome,
-                reason=reason[:2000],
-                closed_at=now,
-                revision=revision,
-            ),
-            key=dossier.mutation_id,
-            subject=case_id(dossier.mutation_id, kind),
+        closed = mobility.HandlerCaseClosed(
+            case_id=case_id(dossier.mutation_id, handler.kind),
+            mutation_id=dossier.mutation_id,
+            agent_id=dossier.agent_id,
+            atlas_id=dossier.destination_atlas_id or "a_orienter",
+            outcome=outcome,
+            reason=reason[:2000],
+            closed_at=now,
+            revision=revision,
         )
+        self.sink.emit(handler.closed, closed, key=dossier.mutation_id, subject=closed.case_id)
+        self._work.append(partial(self.cases.apply_closed, handler.kind, closed))
+
+    def _unplaced(self, commune: str) -> str:
+        """Why no space takes a commune: unknown to the official list, or covered by none."""
+        if self._official is not None and commune not in self._official:
+            return f"commune {commune} inconnue du référentiel des communes"
+        return f"commune {commune} couverte par aucun espace"
 
     def _refs(self, items: dict[str, mobility.HandlerCase]) -> list[mobility.CaseRef]:
         return [
@@ -532,17 +483,6 @@ class DossierDecision:
 def _announced_at(event: CloudEvent, now: datetime) -> datetime:
     """When HR announced it (the event's time), else when it reached us."""
     return event.time if event.time is not None and event.time <= now else now
-
-
-def _milestones(planned: Sequence[pol.PlannedMilestone]) -> list[mobility.Milestone]:
-    return [
-        mobility.Milestone(code=m.code, due_date=m.due_date, label=m.label, child_ref=m.child_ref)
-        for m in planned
-    ]
-
-
-def _title(template: str, place: str) -> str:
-    return template.format(destination=place)[:200]
 
 
 def _kinds(items: dict[str, mobility.HandlerCase]) -> str:

@@ -1,4 +1,4 @@
-"""The faust app: ingestion → dossier decision → handler agents, plus request status and spaces.
+"""The faust app: the HR stage (decision and handlers in one transaction), request status, spaces.
 
 Follows ARCHITECTURE.md's faust rules: at-least-once (never exactly_once), one concurrent
 instance per agent, no faust tables (state lives in the service's database). Each agent takes
@@ -40,7 +40,7 @@ from atlas_events.errors import PermanentError
 from atlas_events.kafka import client_options, faust_credentials
 from atlas_events.outbox import Outbox
 from atlas_events.registry import UnknownEventType
-from atlas_events.schemas import catalog, hr, mobility, requests
+from atlas_events.schemas import catalog, hr, requests
 from atlas_events.tracing import consume_span
 from atlas_mobility.cases.service import CaseHandler
 from atlas_mobility.config import MobilitySettings
@@ -48,7 +48,6 @@ from atlas_mobility.context import MobilityContext
 from atlas_mobility.dossiers.service import DossierDecision
 from atlas_mobility.events import EventSink
 from atlas_mobility.spaces.service import SpaceDirectory
-from atlas_mobility.topics import CASE_KINDS
 
 log = structlog.get_logger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -135,8 +134,7 @@ class StreamProcessor:
 
     def specs(self) -> list[AgentSpec]:
         topics = self.context.topics
-        registry = self.context.registry
-        specs = [
+        return [
             AgentSpec(
                 "ingest",
                 topics.hr,
@@ -159,19 +157,6 @@ class StreamProcessor:
                 dedupe=False,  # versions order the snapshots
             ),
         ]
-        for kind in CASE_KINDS:
-            specs.append(
-                AgentSpec(
-                    f"handler-{kind}",
-                    topics.handler(kind),
-                    frozenset(e.type for e in registry.topic(topics.handler(kind)).events),
-                    self._handler_apply(kind),
-                    # Revisions order the work items: a case ignores an item whose revision it
-                    # already holds (a redelivery), so no processed-event record is needed.
-                    dedupe=False,
-                )
-            )
-        return specs
 
     async def _apply_hr(
         self, session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
@@ -186,28 +171,19 @@ class StreamProcessor:
                 STREAM_EVENTS.labels("ingest", outcome).inc()
         await decision.flush()
 
-    def _handler_apply(self, kind: str) -> BatchApply:
-        async def apply(
-            session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
-        ) -> None:
-            handler = CaseHandler(session, self.context, sink)
-            await handler.prefetch([d.data.case_id for d in deliveries])  # type: ignore[attr-defined]
-            for delivery in deliveries:
-                data = delivery.data
-                with _delivery_span(delivery):
-                    if isinstance(data, mobility.HandlerCaseClosed):
-                        await handler.apply_closed(kind, data)
-                    else:
-                        assert isinstance(data, mobility.HandlerCase)
-                        await handler.apply_item(kind, data)
-            await handler.flush()
-
-        return apply
-
     async def _apply_requests(
         self, session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
     ) -> None:
         handler = CaseHandler(session, self.context, sink)
+        # A status change may close the dossier: its dossier is locked first, as the HR stage
+        # locks dossiers before cases, so the two cannot deadlock.
+        await handler.lock_dossiers(
+            [
+                d.data.case_id
+                for d in deliveries
+                if isinstance(d.data, requests.RequestStatusChanged) and d.data.case_id
+            ]
+        )
         await handler.prefetch(
             [d.data.case_id for d in deliveries if getattr(d.data, "case_id", None)]  # type: ignore[attr-defined]
         )
