@@ -58,6 +58,13 @@ BENCH_PROCESS = "bench process (API, load)"
 CPU_CLASSES = ("mobility workers", "requests worker", "PostgreSQL", "Kafka", BENCH_PROCESS, "other")
 
 
+def shapes() -> tuple[int, ...]:
+    """The shapes to measure: SHAPES, or `ATLAS_BENCH_MOBILITY_SHAPES` (e.g. `2` for only the
+    deployed one, when profiling it)."""
+    given = os.environ.get("ATLAS_BENCH_MOBILITY_SHAPES")
+    return tuple(int(w) for w in given.split(",")) if given else SHAPES
+
+
 @asynccontextmanager
 async def infrastructure() -> AsyncIterator[tuple[str, Any]]:
     """(kafka bootstrap, PostgreSQL endpoint): ATLAS_TEST_* servers if given, else local bench
@@ -599,7 +606,7 @@ async def run(quick: bool) -> list[Result]:
     async with infrastructure() as (bootstrap, endpoint):
         await ensure_topics(bootstrap, REGISTRY)  # the requests service's own event topics
         # The same burst against each shape of the service, on new databases and topics.
-        for workers in SHAPES:
+        for workers in shapes():
             prefix = f"bench{uuid.uuid4().hex[:6]}."
             topics = Topics(prefix)
             await ensure_topics(bootstrap, topics.registry)

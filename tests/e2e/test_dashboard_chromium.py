@@ -124,7 +124,7 @@ def test_dashboard_page_in_chromium_shows_arrivals_crisis_lag_and_dlqs(
             return None
         found: dict[str, Any] = response.json()
         cases = found["cases"]
-        settled = cases and all(c.get("request_id") for c in cases)  # each case has its request
+        settled = cases and all(c.get("request_status") for c in cases)  # each request exists
         return found if found["destination_atlas_id"] and settled else None
 
     opened = poll("the dossier at its destination", dossier, timeout=45)

@@ -108,7 +108,9 @@ def test_hr_event_to_email_to_shared_document_revoked_on_close(
             return None
         dossier: dict[str, Any] = response.json()
         cases = dossier["cases"]
-        ready = len(cases) == 3 and all(c.get("request_id") for c in cases)
+        # A case holds its request's id from the start; the status comes once the requests
+        # service has it.
+        ready = len(cases) == 3 and all(c.get("request_status") for c in cases)
         return dossier if ready else None
 
     dossier = poll("the dossier and its requests", dossier_with_requests, timeout=45)

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from atlas_events.auth import LocalSigningKey, Role
 from atlas_events.cloudevents import CloudEvent, from_kafka, to_kafka, to_structured
-from atlas_events.schemas import hr
+from atlas_events.schemas import hr, requests
 from atlas_events.testing import wait_until
 from atlas_mobility.app import create
 from atlas_mobility.config import MobilitySettings
@@ -244,12 +244,14 @@ class TopicReader:
     ) -> list[CloudEvent]:
         found = []
         for record in self.records:
-            event = from_kafka(list(record.headers or ()), record.value)
-            if type is not None and event.type != type:
-                continue
-            if subject_prefix is not None and not (event.subject or "").startswith(subject_prefix):
-                continue
-            found.append(event)
+            for event in unbatched(from_kafka(list(record.headers or ()), record.value)):
+                if type is not None and event.type != type:
+                    continue
+                if subject_prefix is not None and not (event.subject or "").startswith(
+                    subject_prefix
+                ):
+                    continue
+                found.append(event)
         return found
 
     async def wait_for(
@@ -263,6 +265,23 @@ class TopicReader:
             return events if len(events) >= count else None
 
         return await wait_until(probe, timeout=timeout, interval=0.05)
+
+
+def unbatched(event: CloudEvent) -> list[CloudEvent]:
+    """A `case_commands` batch as its commands, each as the single command event it stands for
+    (its type, the case as subject, its data): tests read the requests commands one by one."""
+    if event.type != requests.CASE_COMMANDS:
+        return [event]
+    assert isinstance(event.data, dict)
+    out = []
+    for item in event.data["commands"]:
+        kind = (
+            requests.OPEN_REQUEST if item["command"] == "open_request" else requests.CLOSE_REQUEST
+        )
+        out.append(
+            CloudEvent.create(kind, event.source, item, subject=item["case_id"], id=event.id)
+        )
+    return out
 
 
 def utcnow() -> datetime:

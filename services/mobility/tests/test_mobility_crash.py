@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -136,15 +137,87 @@ async def test_worker_killed_mid_batch_and_restarted_applies_each_mutation_once(
         print(log.read_text()[-3000:])  # shown by pytest when the test fails
 
     assert await applied_twice(db) == (0, 0)
+    await assert_each_case_asked_once(db, cases=2 * N, dossiers=N)
+    await db.dispose()
+
+
+async def assert_each_case_asked_once(db: Database, *, cases: int, dossiers: int) -> None:
+    """The outbox holds one open_request per case (inside the command batches), never two."""
     async with db.transaction() as session:
-        outbox = (
-            await session.execute(
-                text("SELECT event_type, count(*) FROM atlas_outbox GROUP BY event_type")
+        by_type = dict(
+            (
+                await session.execute(
+                    text("SELECT event_type, count(*) FROM atlas_outbox GROUP BY event_type")
+                )
+            ).all()
+        )
+        batches = (
+            await session.scalars(
+                text("SELECT value FROM atlas_outbox WHERE event_type = :t"),
+                {"t": requests.CASE_COMMANDS},
             )
         ).all()
-    by_type = dict(outbox)
-    assert by_type[requests.OPEN_REQUEST] == 2 * N  # one command per case, never two
-    assert by_type["fr.defense.atlas.mobility.dossier.opened.v1"] == N
+    opened = [
+        c["case_id"]
+        for value in batches
+        for c in json.loads(value)["commands"]
+        if c["command"] == "open_request"
+    ]
+    assert len(opened) == cases
+    assert len(set(opened)) == cases
+    assert requests.OPEN_REQUEST not in by_type  # mobility sends its commands batched
+    assert by_type["fr.defense.atlas.mobility.dossier.opened.v1"] == dossiers
+
+
+async def test_sigkill_after_batch_commits_before_offsets_rereads_and_applies_nothing_twice(
+    database_url: Callable[[], str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The worker commits no offset at all (an hour's commit interval) and is killed once
+    batches are in the database: every event it applied is read again by the next worker,
+    recorded as a duplicate, and applied once."""
+    url = database_url()
+    topics = Topics(f"t{uuid.uuid4().hex[:8]}.")
+    await ensure_topics(kafka_bootstrap, topics.registry)
+    env = worker_env(url, kafka_bootstrap, topics, tmp_path)
+    n = 120
+    await publish_mutations(kafka_bootstrap, topics.hr, n)
+    db = Database(url)
+    log = tmp_path / "worker.log"
+    first = start_worker({**env, "ATLAS_MOBILITY_STREAM_COMMIT_INTERVAL": "3600"}, log)
+    try:
+
+        async def some_batches_in() -> int:
+            return max(0, await count(db, "SELECT count(*) FROM mobility_dossiers") - 30)
+
+        await wait_until(some_batches_in, timeout=90, interval=0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        applied_before = await count(db, "SELECT count(*) FROM mobility_dossiers")
+        second = start_worker(env, log)
+        try:
+
+            async def done() -> bool:
+                dossiers = await count(db, "SELECT count(*) FROM mobility_dossiers")
+                cases = await count(db, "SELECT count(*) FROM mobility_cases")
+                return dossiers == n and cases == 2 * n
+
+            await wait_until(done, timeout=120, interval=0.2)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        print(log.read_text()[-3000:])  # shown by pytest when the test fails
+    # No offset was committed: all the first worker applied was read again, as duplicates.
+    duplicates = await count(
+        db,
+        "SELECT count(*) FROM mobility_timeline WHERE outcome = 'duplicate'"
+        " AND event_id IS NOT NULL",
+    )
+    assert duplicates >= applied_before > 30
+    assert await applied_twice(db) == (0, 0)
+    await assert_each_case_asked_once(db, cases=2 * n, dossiers=n)
     await db.dispose()
 
 

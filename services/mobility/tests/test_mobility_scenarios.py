@@ -689,14 +689,19 @@ async def test_handler_work_and_request_command_continue_the_hr_event_trace(
             return traced(handler, mutation_id.encode()) or None
 
         async def open_command() -> list[str] | None:
+            # Commands travel batched; each carries its own mutation's trace.
             await commands.poll()
-            return traced(commands, f"{mutation_id}:logement".encode()) or None
+            return [
+                e.data["traceparent"]
+                for e in commands.events(subject_prefix=f"{mutation_id}:logement")
+                if e.type == requests.OPEN_REQUEST
+            ] or None
 
         items = await wait_until(handler_item, timeout=30, interval=0.05)
         opened = await wait_until(open_command, timeout=30, interval=0.05)
     finally:
         await handler.stop()
-    # The handler item was emitted while applying the HR event, the command while applying the
-    # handler item (another agent, another batch): both carry the HR event's trace on.
+    # The handler fact and the command were issued while applying the HR event, in a batch of
+    # many mutations: both carry this HR event's trace on, not the batch's.
     assert [t.split("-")[1] for t in items] == [trace_id]
     assert [t.split("-")[1] for t in opened] == [trace_id]

@@ -112,6 +112,17 @@ def close_command(case_id: str, outcome: str = "cancelled", **changes: Any) -> C
     return CloudEvent.create(rq.CLOSE_REQUEST, "urn:atlas:mobility", data)
 
 
+def case_commands(*commands: CloudEvent) -> CloudEvent:
+    """A `case_commands` batch of these single commands, in order (as mobility's HR stage
+    sends them)."""
+    items = []
+    for command in commands:
+        kind = "open_request" if command.type == rq.OPEN_REQUEST else "close_request"
+        assert isinstance(command.data, dict)
+        items.append({"command": kind, **command.data})
+    return CloudEvent.create(rq.CASE_COMMANDS, "urn:atlas:mobility", {"commands": items})
+
+
 async def produce(bootstrap: str, topic: str, *events: CloudEvent, key: str = "k") -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()

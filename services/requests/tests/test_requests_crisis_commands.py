@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from requests_factories import (
     RequestsApp,
+    case_commands,
     close_command,
     open_command,
     prestation_event,
@@ -15,7 +17,7 @@ from requests_factories import (
 from sqlalchemy import select
 
 from atlas_events.consumer import dlq_reason
-from atlas_events.testing import read_topic, wait_until
+from atlas_events.testing import read_topic, topic_size, wait_until
 from atlas_requests.catalog.models import CatalogPrestation, CatalogSpace
 
 AGENT = "2019200001"
@@ -150,3 +152,63 @@ async def test_invalid_command_goes_to_the_dlq_with_its_reason(rq: RequestsApp) 
     assert "agent_id" in reasons[0]
     assert reasons[1].startswith("invalid event"), reasons
     assert await rq.requests_for_case(case) == []
+
+
+async def test_a_command_batch_is_applied_in_order_under_the_ids_it_gives(
+    rq: RequestsApp,
+) -> None:
+    """A batch opens its cases' requests under the ids mobility gave them (so a case knows its
+    request at once), closes in order after the open of the same batch, and the same batch
+    delivered again opens nothing new."""
+    mutation = f"TERRE-{uuid.uuid4().hex[:8]}"
+    logement, demenagement = f"{mutation}:logement", f"{mutation}:demenagement"
+    given = str(uuid.uuid4())
+    batch = case_commands(
+        open_command(logement, request_id=given),
+        open_command(demenagement, prestation_code="MOB-002", case_kind="demenagement"),
+        close_command(demenagement, "cancelled", reason="besoin retiré"),
+    )
+    await rq.produce(rq.settings.commands_topic, batch, batch, key="hr:0")
+
+    async def applied() -> bool:
+        rows = await rq.requests_for_case(demenagement)
+        return (
+            len(await rq.requests_for_case(logement)) == 1
+            and bool(rows)
+            and (rows[0].status == "sans_suite")
+        )
+
+    await wait_until(applied)
+    [housing] = await rq.requests_for_case(logement)
+    assert housing.id == given
+    assert housing.status == "soumise"
+    [moving] = await rq.requests_for_case(demenagement)
+    assert moving.status == "sans_suite"  # closed after its open, in the same batch
+    events = await rq.events_for(given, 1)
+    assert events[0].data["request_id"] == given
+    assert events[0].data["case_id"] == logement
+
+
+async def test_a_command_batch_with_a_bad_command_goes_whole_to_the_dlq(rq: RequestsApp) -> None:
+    """A batch is one message: one invalid command parks it whole, with the reason naming the
+    command, and writes none of it; the next batch is applied."""
+    first, second = (f"TERRE-{uuid.uuid4().hex[:8]}:logement" for _ in range(2))
+    bad = case_commands(open_command(first), open_command(second, agent_id="not-an-agent"))
+    good = case_commands(open_command(first))
+    await rq.produce(rq.settings.commands_topic, bad, good, key="hr:1")
+    dlq = f"{rq.settings.commands_topic}.dlq"
+
+    async def dead_letter() -> Any:
+        size = await topic_size(rq.bootstrap, dlq)  # other tests of the module park theirs too
+        records = await read_topic(rq.bootstrap, dlq, count=size) if size else []
+        mine = [r for r in records if dict(r.headers).get("ce_id") == bad.id.encode()]
+        return mine[0] if mine else None
+
+    dead = await wait_until(dead_letter, timeout=20)
+    reason = dlq_reason(dead.headers) or ""
+    assert reason.startswith("invalid data"), reason
+    assert "commands.1" in reason
+    assert "agent_id" in reason
+    [request] = await wait_until(lambda: rq.requests_for_case(first))
+    assert request.status == "soumise"
+    assert await rq.requests_for_case(second) == []

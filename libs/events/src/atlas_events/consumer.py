@@ -550,7 +550,7 @@ def delivery_span(delivery: Delivery, consumer: str) -> AbstractContextManager[t
         tracer,
         f"{delivery.topic} process",
         delivery.headers,
-        **{
+        {
             "messaging.consumer.group.name": consumer,
             "cloudevents.event_type": delivery.event.type,
         },

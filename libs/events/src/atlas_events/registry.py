@@ -311,8 +311,17 @@ TOPICS: tuple[Topic, ...] = (
         events=(
             EventType(requests.OPEN_REQUEST, requests.OpenRequest, "Open a request for a case."),
             EventType(requests.CLOSE_REQUEST, requests.CloseRequest, "Close a case's request."),
+            EventType(
+                requests.CASE_COMMANDS,
+                requests.CaseCommands,
+                "Open and close case requests, in order, as one batch.",
+            ),
         ),
-        description="Commands to the requests service, keyed by the handler case that sends them.",
+        description=(
+            "Commands to the requests service: one command keyed by the handler case that sends"
+            " it, or a batch of them keyed by the HR partition its mutations come from (a case's"
+            " commands always travel under one key, so they stay in order)."
+        ),
         owner="mobility",
         public=False,
         consumers=("requests",),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from opentelemetry import context as otel_context
@@ -70,16 +70,37 @@ def extract_context(headers: Sequence[tuple[str, bytes]]) -> otel_context.Contex
     return propagate.extract(carrier)
 
 
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the current span, to carry inside a batched item."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
 @contextmanager
 def consume_span(
-    tracer: trace.Tracer, name: str, headers: Sequence[tuple[str, bytes]], **attributes: str | int
+    tracer: trace.Tracer,
+    name: str,
+    headers: Sequence[tuple[str, bytes]],
+    attributes: Mapping[str, str | int] | None = None,
+    *,
+    links: Sequence[trace.Link] = (),
 ) -> Iterator[trace.Span]:
-    """A consumer span whose parent is the producer's context, made current for the handler."""
+    """A consumer span whose parent is the producer's context, made current for the handler.
+
+    `links` ties it to the span of the batch it was applied in (a batch spans many traces).
+    """
     parent = extract_context(headers)
     with tracer.start_as_current_span(
-        name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
+        name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes, links=links
     ) as span:
         yield span
+
+
+def batch_links() -> list[trace.Link]:
+    """A link to the current span (the batch's), for the spans of the items applied in it."""
+    context = trace.get_current_span().get_span_context()
+    return [trace.Link(context)] if context.is_valid else []
 
 
 class _Tap(SpanProcessor):

@@ -4,6 +4,10 @@ A stream batch produces thousands of events: they are queued here while the batc
 then handed to the shared `Outbox.add_many` (one multi-row INSERT, registry-validated, relays
 woken when the caller's transaction commits). Each event keeps the trace context it was
 emitted under (the span of the delivery that caused it), not the one current at the flush.
+
+Commands to the requests service are not sent one by one: they are queued per key (the HR
+partition of the mutation that issued them, so a case's commands keep their order) and leave
+as `case_commands` batches at the flush, each command carrying its mutation's trace.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atlas_events.cloudevents import CloudEvent
 from atlas_events.outbox import Outbox
 from atlas_events.registry import TopicRegistry
+from atlas_events.schemas import requests
 
 SOURCE = "urn:atlas:mobility"
 
@@ -29,6 +34,9 @@ class EventSink:
     events: list[tuple[CloudEvent, str | bytes | None]] = field(default_factory=list)
     contexts: list[otel_context.Context] = field(default_factory=list)
     models: list[BaseModel | None] = field(default_factory=list)
+    # The key the commands of the delivery being applied go under; None: each command's case.
+    command_key: str | None = None
+    commands: dict[str, list[requests.CaseCommand]] = field(default_factory=dict)
 
     def emit(
         self, event_type: str, data: BaseModel, *, key: str, subject: str | None = None
@@ -46,16 +54,22 @@ class EventSink:
         self.contexts.append(otel_context.get_current())
         self.models.append(None)
 
-    def mark(self) -> int:
-        return len(self.events)
+    def command(self, item: requests.CaseCommand) -> None:
+        """Queue a command for the requests service; it leaves batched at the flush."""
+        self.commands.setdefault(self.command_key or item.case_id, []).append(item)
 
-    def rollback_to(self, mark: int) -> None:
-        del self.events[mark:]
-        del self.contexts[mark:]
-        del self.models[mark:]
+    def _emit_commands(self) -> None:
+        size = requests.MAX_BATCHED_COMMANDS
+        for key, queued in self.commands.items():
+            for start in range(0, len(queued), size):
+                batch = requests.CaseCommands(commands=queued[start : start + size])
+                self.emit(requests.CASE_COMMANDS, batch, key=key, subject=key)
+        self.commands = {}
 
     async def flush(self, session: AsyncSession, outbox: Outbox) -> int:
-        """Insert every queued event into the outbox (in the caller's transaction)."""
+        """Insert every queued event, then the command batches, into the outbox (in the
+        caller's transaction)."""
+        self._emit_commands()
         count = await outbox.add_many(
             session, self.events, contexts=self.contexts, models=self.models
         )

@@ -20,6 +20,7 @@ from atlas_requests.metrics import QueueMetrics
 from atlas_requests.queue.endpoints import router as queue_router
 from atlas_requests.requests.consumers import (
     COMMAND_TRANSACTION_BATCH,
+    case_commands_handler,
     command_handlers,
     open_batch_handler,
 )
@@ -66,9 +67,15 @@ def consumers(runtime: Runtime) -> list[Worker]:
         ConsumerRunner(
             name=f"requests.commands{suffix}",
             topics=[settings.commands_topic],
-            handlers={request_events.OPEN_REQUEST: on_open, request_events.CLOSE_REQUEST: on_close},
+            handlers={
+                request_events.OPEN_REQUEST: on_open,
+                request_events.CLOSE_REQUEST: on_close,
+                request_events.CASE_COMMANDS: case_commands_handler(
+                    runtime.outbox, settings, f"requests.commands{suffix}"
+                ),
+            },
             # An annual plan arrives as tens of thousands of commands: one transaction per poll
-            # chunk instead of one per command (a failed chunk is replayed command by command).
+            # chunk instead of one per message (a failed chunk is replayed message by message).
             transaction_batch=COMMAND_TRANSACTION_BATCH,
             batch_handlers={
                 request_events.OPEN_REQUEST: open_batch_handler(

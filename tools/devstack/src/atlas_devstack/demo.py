@@ -154,7 +154,7 @@ def _dossiers_settled(platform: Platform, scenario: Scenario, found: dict[str, A
 def _requests_opened(found: dict[str, Any], platform: Platform, scenario: Scenario) -> bool:
     _dossiers_settled(platform, scenario, found)
     cases = [c for d in found.values() for c in d["cases"] if d["status"] == "ouvert"]
-    return all(c.get("request_id") for c in cases)
+    return all(c.get("request_status") for c in cases)
 
 
 def run_demo(host: str, bootstrap: str, token: str, seed: int, timeout: float, out: TextIO) -> int:

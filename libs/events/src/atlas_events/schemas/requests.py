@@ -27,6 +27,10 @@ REQUEST_SLA_BREACHED: Final = "fr.defense.atlas.requests.request.sla_breached.v1
 REQUEST_MESSAGE_POSTED: Final = "fr.defense.atlas.requests.request.message_posted.v1"
 OPEN_REQUEST: Final = "fr.defense.atlas.requests.open_request.v1"
 CLOSE_REQUEST: Final = "fr.defense.atlas.requests.close_request.v1"
+CASE_COMMANDS: Final = "fr.defense.atlas.requests.case_commands.v1"
+# Commands in one batch: an HR batch of 500 mutations opens about a thousand requests, sent as a
+# few messages of at most this many (about 150 KB each, far below what Kafka takes).
+MAX_BATCHED_COMMANDS: Final = 250
 
 # The users' words (guichet, telephone, en_ligne) are what the requests service records and
 # emits; counter, phone and online are the catalog's names, accepted in commands as aliases.
@@ -254,6 +258,13 @@ class OpenRequest(EventData):
     case_kind: CaseKind | None = Field(default=None, description="Kind of the handler case.")
     due_at: AwareDatetime | None = Field(default=None, description="When it should be handled by.")
     requested_at: AwareDatetime = Field(description="When the command was issued.")
+    request_id: RequestId | None = Field(
+        default=None,
+        description=(
+            "Identifier the sender gives the request, when it opens a new one (the same for the"
+            " same case and space, so the sender knows it without reading the request back)."
+        ),
+    )
 
 
 class CloseRequest(EventData):
@@ -278,3 +289,70 @@ class CloseRequest(EventData):
     )
     reason: LongText | None = Field(default=None, description="Explanation shown to staff.")
     requested_at: AwareDatetime = Field(description="When the command was issued.")
+
+
+TraceParent = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"),
+    Field(description="W3C trace context of the work that issued the command."),
+]
+
+
+class OpenRequestItem(OpenRequest):
+    """An open_request command inside a batch, with the trace of the mutation that issued it."""
+
+    command: Literal["open_request"] = Field(description="Which command this item is.")
+    traceparent: TraceParent | None = None
+
+
+class CloseRequestItem(CloseRequest):
+    """A close_request command inside a batch, with the trace of the mutation that issued it."""
+
+    command: Literal["close_request"] = Field(description="Which command this item is.")
+    traceparent: TraceParent | None = None
+
+
+CaseCommand = Annotated[OpenRequestItem | CloseRequestItem, Field(discriminator="command")]
+
+
+class CaseCommands(EventData):
+    """Command batch: open and close case requests, applied in this order in one transaction.
+
+    Mobility's HR stage sends the commands of one batch of mutations this way, keyed by the HR
+    partition they come from, so a case's commands stay in order. Each is idempotent by case id.
+    """
+
+    model_config = example(
+        {
+            "commands": [
+                {
+                    "command": "open_request",
+                    "case_id": "TERRE-2027-004211:logement",
+                    "atlas_id": "toulon",
+                    "prestation_code": "LOGEMENT-RECHERCHE",
+                    "agent_id": "2019123456",
+                    "channel": "anticipation",
+                    "title": "Recherche de logement – mutation à Toulon",
+                    "mutation_id": "TERRE-2027-004211",
+                    "case_kind": "logement",
+                    "due_at": "2027-06-30T00:00:00Z",
+                    "requested_at": "2027-05-01T08:00:00Z",
+                    "request_id": _REQUEST_ID,
+                    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                },
+                {
+                    "command": "close_request",
+                    "case_id": "TERRE-2027-001867:demenagement",
+                    "outcome": "cancelled",
+                    "reason": "Affectation annulée par la DRH",
+                    "requested_at": "2027-05-01T08:00:00Z",
+                },
+            ]
+        }
+    )
+
+    commands: list[CaseCommand] = Field(
+        min_length=1,
+        max_length=MAX_BATCHED_COMMANDS,
+        description="The commands, applied in order (a case's open before its close).",
+    )

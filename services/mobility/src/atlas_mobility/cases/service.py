@@ -8,17 +8,19 @@ holds changes nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from atlas_events.db import bulk_insert
 from atlas_events.schemas import mobility, requests
+from atlas_events.tracing import current_traceparent
 from atlas_mobility.cases.models import (
     CLOSED_CASE_STATUSES,
     OPEN_CASE_STATUSES,
@@ -212,7 +214,13 @@ class CaseHandler:
         if case is None or case.atlas_id != data.atlas_id:
             return False  # another service's request, or one at the space the case left
         if case.request_id is not None and case.request_id != data.request_id:
-            return False
+            # The id the case asked for, not confirmed yet: a requests service that chose its own
+            # id for the request (an older one) is followed all the same.
+            asked = case.request_status is None and case.request_id == request_id_for(
+                case.case_id, case.atlas_id
+            )
+            if not (asked and isinstance(data, requests.RequestSubmitted)):
+                return False
         now = self.context.now()
         case.request_id = data.request_id
         case.request_status = data.status
@@ -238,6 +246,41 @@ class CaseHandler:
             self._record(case, None, f"{case.kind} : demande {status}, dossier {case.status}")
             await self._maybe_close_dossier(case, now)
         return True
+
+    async def confirm_requests(self, submitted: Sequence[requests.RequestSubmitted]) -> None:
+        """Record the status of requests submitted under the ids their cases gave them.
+
+        The case holds the request id since it opened; only a status not yet known is set, so
+        a confirmation read again (after a crash) never overwrites a later status. One
+        statement for the whole batch on PostgreSQL.
+        """
+        if not submitted:
+            return
+        now = self.context.now()
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text(
+                    "UPDATE mobility_cases AS c SET request_status = v.status, updated_at = :now"
+                    " FROM unnest(CAST(:case_ids AS text[]), CAST(:request_ids AS text[]),"
+                    " CAST(:statuses AS text[])) AS v(case_id, request_id, status)"
+                    " WHERE c.case_id = v.case_id AND c.request_id = v.request_id"
+                    " AND c.request_status IS NULL"
+                ),
+                {
+                    "now": now,
+                    "case_ids": [s.case_id for s in submitted],
+                    "request_ids": [s.request_id for s in submitted],
+                    "statuses": [s.status for s in submitted],
+                },
+            )
+            return
+        await self.prefetch([s.case_id for s in submitted if s.case_id])
+        for data in submitted:
+            case = await self._case(data.case_id or "")
+            known = case is not None and case.request_id == data.request_id
+            if known and case is not None and case.request_status is None:
+                case.request_status = data.status
+                case.updated_at = now
 
     async def _maybe_close_dossier(self, case: HandlerCase, now: datetime) -> None:
         await self.flush()  # the query below must see the cases queued in this unit of work
@@ -297,7 +340,8 @@ class CaseHandler:
             "atlas_id": item.atlas_id,
             "status": "ouvert",
             "outcome": None,
-            "request_id": None,
+            # The id it asks the requests service to give the request; its status comes back.
+            "request_id": request_id_for(item.case_id, item.atlas_id),
             "request_status": None,
             "prestation_code": item.prestation_code,
             "revision": item.revision,
@@ -366,11 +410,16 @@ class CaseHandler:
     def _open_request(
         self, case: HandlerCase | NewCase, item: mobility.HandlerCase, now: datetime
     ) -> None:
+        """Ask for the case's request at its space, under the id the case then holds."""
+        if isinstance(case, HandlerCase):
+            case.request_id = request_id_for(case.case_id, case.atlas_id)
         upcoming = [m.due_date for m in item.milestones if m.due_date >= now.date()]
         due = min(upcoming) if upcoming else item.report_date
-        self.sink.emit(
-            requests.OPEN_REQUEST,
-            requests.OpenRequest(
+        self.sink.command(
+            requests.OpenRequestItem(
+                command="open_request",
+                traceparent=current_traceparent(),
+                request_id=request_id_for(case.case_id, case.atlas_id),
                 case_id=case.case_id,
                 atlas_id=case.atlas_id,
                 prestation_code=item.prestation_code or "MOB-001",
@@ -381,25 +430,22 @@ class CaseHandler:
                 case_kind=case.kind,
                 due_at=_midnight(due),
                 requested_at=now,
-            ),
-            key=case.case_id,
-            subject=case.case_id,
+            )
         )
 
     def _close_request(
         self, case: HandlerCase, outcome: str, reason: str | None, now: datetime
     ) -> None:
-        self.sink.emit(
-            requests.CLOSE_REQUEST,
-            requests.CloseRequest(
+        self.sink.command(
+            requests.CloseRequestItem(
+                command="close_request",
+                traceparent=current_traceparent(),
                 case_id=case.case_id,
                 request_id=case.request_id,
                 outcome=outcome,
                 reason=reason,
                 requested_at=now,
-            ),
-            key=case.case_id,
-            subject=case.case_id,
+            )
         )
 
     def _record(self, case: HandlerCase | NewCase, revision: int | None, summary: str) -> None:
@@ -410,6 +456,17 @@ class CaseHandler:
             revision=revision,
             summary=summary,
         )
+
+
+# Names the request ids mobility gives the requests it asks for (uuid5 of case and space).
+_REQUEST_IDS = uuid.UUID("5b7f0c4e-2d7a-4c1e-9f3b-6a1d8e2c4b90")
+
+
+def request_id_for(case_id: str, atlas_id: str) -> str:
+    """The id of a case's request at a space: the same every time, so the case holds it at
+    once and need not wait for the request to be read back (the requests service keeps one
+    request per case and space)."""
+    return str(uuid.uuid5(_REQUEST_IDS, f"{case_id}@{atlas_id}"))
 
 
 def _midnight(day: date) -> datetime:

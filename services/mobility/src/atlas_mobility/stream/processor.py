@@ -41,8 +41,8 @@ from atlas_events.kafka import client_options, faust_credentials
 from atlas_events.outbox import Outbox
 from atlas_events.registry import UnknownEventType
 from atlas_events.schemas import catalog, hr, requests
-from atlas_events.tracing import consume_span
-from atlas_mobility.cases.service import CaseHandler
+from atlas_events.tracing import batch_links, consume_span
+from atlas_mobility.cases.service import CaseHandler, request_id_for
 from atlas_mobility.config import MobilitySettings
 from atlas_mobility.context import MobilityContext
 from atlas_mobility.dossiers.service import DossierDecision
@@ -101,6 +101,8 @@ class AgentSpec:
     types: frozenset[str]
     apply: BatchApply
     dedupe: bool
+    # With dedupe: deliveries idempotent by themselves, neither looked up nor recorded.
+    self_guarded: Callable[[Delivery], bool] | None = None
 
 
 class StreamProcessor:
@@ -148,6 +150,9 @@ class StreamProcessor:
                 frozenset({requests.REQUEST_SUBMITTED, requests.REQUEST_STATUS_CHANGED}),
                 self._apply_requests,
                 dedupe=True,
+                # A case holds its request's id from the start: the submission of the request it
+                # asked for only confirms it, guarded in the statement itself (see confirm).
+                self_guarded=_confirms_own_request,
             ),
             AgentSpec(
                 "spaces",
@@ -164,8 +169,11 @@ class StreamProcessor:
         decision = DossierDecision(session, self.context, sink)
         datas = [d.data for d in deliveries]
         await decision.prefetch(datas)  # type: ignore[arg-type]
+        links = batch_links()
         for delivery in deliveries:
-            with _delivery_span(delivery):
+            # A case's commands travel under its mutation's HR partition: they stay in order.
+            sink.command_key = f"hr:{delivery.raw.partition}"
+            with _delivery_span(delivery, links):
                 outcome = await decision.apply(delivery.event, delivery.data)  # type: ignore[arg-type]
             if outcome != "applied":  # applied ones are counted with the batch
                 STREAM_EVENTS.labels("ingest", outcome).inc()
@@ -175,6 +183,11 @@ class StreamProcessor:
         self, session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
     ) -> None:
         handler = CaseHandler(session, self.context, sink)
+        links = batch_links()
+        confirmations = [d for d in deliveries if _confirms_own_request(d)]
+        if confirmations:
+            await handler.confirm_requests([d.data for d in confirmations])  # type: ignore[misc]
+            deliveries = [d for d in deliveries if not _confirms_own_request(d)]
         # A status change may close the dossier: its dossier is locked first, as the HR stage
         # locks dossiers before cases, so the two cannot deadlock.
         await handler.lock_dossiers(
@@ -190,7 +203,7 @@ class StreamProcessor:
         for delivery in deliveries:
             data = delivery.data
             assert isinstance(data, requests.RequestSubmitted | requests.RequestStatusChanged)
-            with _delivery_span(delivery):
+            with _delivery_span(delivery, links):
                 await handler.apply_request(data)
         await handler.flush()
 
@@ -198,9 +211,10 @@ class StreamProcessor:
         self, session: AsyncSession, sink: EventSink, deliveries: Sequence[Delivery]
     ) -> None:
         directory = SpaceDirectory(session, self.context.refdata_dir)
+        links = batch_links()
         for delivery in deliveries:
             assert isinstance(delivery.data, catalog.SpaceSnapshot)
-            with _delivery_span(delivery):
+            with _delivery_span(delivery, links):
                 await directory.apply_snapshot(delivery.data)
 
     # ---- the faust app --------------------------------------------------------------------------
@@ -329,33 +343,50 @@ class StreamProcessor:
         return Delivery(event, data, record)
 
     async def _apply(self, spec: AgentSpec, deliveries: Sequence[Delivery]) -> None:
+        """Apply a batch in one transaction, under one span the deliveries' own spans link to."""
+        with tracer.start_as_current_span(
+            f"{spec.topic} process batch",
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.consumer.group.name": "mobility",
+                "messaging.batch.message_count": len(deliveries),
+            },
+        ):
+            await self._apply_batch(spec, deliveries)
+
+    async def _apply_batch(self, spec: AgentSpec, deliveries: Sequence[Delivery]) -> None:
         sink = self.context.sink()
         processed = self.tables.processed
         consumer = f"mobility.{spec.name}"
         async with self.db.transaction() as session:
             await plan_for_each_batch(session)
             todo = list(deliveries)
-            if spec.dedupe:
+            guarded = spec.self_guarded or (lambda _: False)
+            recorded = [d for d in todo if not guarded(d)] if spec.dedupe else []
+            if recorded:
                 seen = set(
                     (
                         await session.scalars(
                             select(processed.c.event_id).where(
                                 processed.c.consumer == consumer,
-                                processed.c.event_id.in_({d.event.id for d in todo}),
+                                processed.c.event_id.in_({d.event.id for d in recorded}),
                             )
                         )
                     ).all()
                 )
                 fresh: list[Delivery] = []
                 for d in todo:
-                    if d.event.id not in seen:
+                    if guarded(d):
+                        fresh.append(d)
+                    elif d.event.id not in seen:
                         seen.add(d.event.id)
                         fresh.append(d)
                 STREAM_EVENTS.labels(spec.name, "duplicate").inc(len(todo) - len(fresh))
                 todo = fresh
+                recorded = [d for d in todo if not guarded(d)]
             if todo:
                 await spec.apply(session, sink, todo)
-                if spec.dedupe:
+                if recorded:
                     now = datetime.now(UTC)
                     await bulk_insert(
                         session,
@@ -370,7 +401,7 @@ class StreamProcessor:
                                 "offset": d.raw.offset,
                                 "processed_at": now,
                             }
-                            for d in todo
+                            for d in recorded
                         ],
                     )
             await sink.flush(session, self.outbox)  # the commit wakes the relays
@@ -420,17 +451,31 @@ class StreamProcessor:
         STREAM_EVENTS.labels(spec.name, "dead_lettered").inc()
 
 
-def _delivery_span(delivery: Delivery) -> contextlib.AbstractContextManager[trace.Span]:
-    """The span of one delivery, child of the trace its record carries: the outbox events
-    emitted while applying it carry that trace on (the sink keeps each event's context)."""
+def _delivery_span(
+    delivery: Delivery, links: Sequence[trace.Link]
+) -> contextlib.AbstractContextManager[trace.Span]:
+    """The span of one delivery, child of the trace its record carries and linked to its
+    batch's span: the outbox events emitted while applying it carry that trace on (the sink
+    keeps each event's context)."""
     return consume_span(
         tracer,
         f"{delivery.raw.topic} process",
         delivery.raw.headers,
-        **{
+        {
             "messaging.consumer.group.name": "mobility",
             "cloudevents.event_type": delivery.event.type,
         },
+        links=links,
+    )
+
+
+def _confirms_own_request(delivery: Delivery) -> bool:
+    """A request submitted under the id its case gave it: the case knows it already."""
+    data = delivery.data
+    return (
+        isinstance(data, requests.RequestSubmitted)
+        and data.case_id is not None
+        and data.request_id == request_id_for(data.case_id, data.atlas_id)
     )
 
 

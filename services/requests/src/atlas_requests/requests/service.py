@@ -364,7 +364,9 @@ class RequestService:
         space = await self.catalog.space(atlas_id)
         return await self._transfer(request, space.atlas_id, Who(principal.sub, "staff"), reason)
 
-    async def _transfer(self, request: Request, atlas_id: str, who: Who, reason: str) -> Request:
+    async def _transfer(
+        self, request: Request, atlas_id: str, who: Who, reason: str, *, new_id: str | None = None
+    ) -> Request:
         current = Status(request.status)
         if current not in TRANSFERABLE:
             raise InvalidTransition(
@@ -378,7 +380,7 @@ class RequestService:
         now = self.now()
         space = await self.catalog.find_space(atlas_id)
         new = Request(
-            id=str(uuid.uuid4()),
+            id=new_id or str(uuid.uuid4()),
             atlas_id=atlas_id,
             prestation_code=request.prestation_code,
             requested_prestation_code=request.requested_prestation_code,
@@ -424,7 +426,11 @@ class RequestService:
         if elsewhere:
             # A changed destination: the open request moves, closing as transferred.
             return await self._transfer(
-                elsewhere[-1], command.atlas_id, who, "destination modifiée (mobilité)"
+                elsewhere[-1],
+                command.atlas_id,
+                who,
+                "destination modifiée (mobilité)",
+                new_id=command.request_id,
             )
         requested = await self.catalog.find_prestation(command.prestation_code)
         prestation = requested
@@ -445,7 +451,7 @@ class RequestService:
         space = await self.catalog.find_space(command.atlas_id)
         channel = CHANNEL_ALIASES.get(command.channel) or Channel(command.channel)
         request = Request(
-            id=str(uuid.uuid4()),
+            id=command.request_id or str(uuid.uuid4()),
             atlas_id=command.atlas_id,
             prestation_code=prestation.code if prestation else command.prestation_code,
             requested_prestation_code=requested_code,
@@ -541,7 +547,7 @@ class RequestService:
                 space = spaces.get(command.atlas_id)
                 channel = CHANNEL_ALIASES.get(command.channel) or Channel(command.channel)
                 row: dict[str, Any] = {
-                    "id": str(uuid.uuid4()),
+                    "id": command.request_id or str(uuid.uuid4()),
                     "atlas_id": command.atlas_id,
                     "prestation_code": prestation.code if prestation else command.prestation_code,
                     "requested_prestation_code": requested_code,
@@ -609,6 +615,31 @@ class RequestService:
                 contexts.append(otel_context.get_current())
                 models.append(submitted)
         await write()
+
+    async def apply_case_commands(
+        self,
+        commands: Sequence[ev.CaseCommand],
+        *,
+        each: Callable[[int], AbstractContextManager[object]] | None = None,
+    ) -> None:
+        """A batch of commands in order: runs of open_request in bulk, each close on its own."""
+        start = 0
+        while start < len(commands):
+            command = commands[start]
+            if isinstance(command, ev.CloseRequestItem):
+                with each(start) if each is not None else nullcontext():
+                    await self.close_for_case(command)
+                start += 1
+                continue
+            end = start
+            while end < len(commands) and isinstance(commands[end], ev.OpenRequestItem):
+                end += 1
+            offset = start
+            await self.open_many_for_cases(
+                commands[start:end],  # type: ignore[arg-type]
+                each=None if each is None else (lambda i, offset=offset: each(offset + i)),  # type: ignore[misc]
+            )
+            start = end
 
     async def close_for_case(self, command: CloseRequest) -> Request | None:
         """Close the case's open request with the outcome; nothing to close is no error."""
