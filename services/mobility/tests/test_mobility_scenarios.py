@@ -19,13 +19,16 @@ from mobility_factories import (
     new_ids,
     snapshot,
 )
+from sqlalchemy import text
 
 from atlas_events.cloudevents import CloudEvent, from_kafka, to_kafka
 from atlas_events.consumer import DLQ_CONSUMER, MAX_REASON_CHARS, dlq_reason
 from atlas_events.outbox import MAX_EVENT_BYTES
-from atlas_events.schemas import catalog, requests
+from atlas_events.schemas import catalog, hr, requests
 from atlas_events.schemas import mobility as mob
 from atlas_events.testing import wait_until
+from atlas_mobility.stream.processor import RawRecord
+from atlas_mobility.stream.workers import StreamWorker
 
 
 @pytest.fixture(scope="module")
@@ -456,6 +459,74 @@ async def test_malformed_event_goes_to_dlq_and_the_next_is_processed(
         assert await mobility.dossier(bad_id) is None
     finally:
         await dlq.stop()
+
+
+async def test_one_batch_of_valid_duplicate_stale_and_malformed_events_applies_the_valid(
+    mobility: RunningService,
+) -> None:
+    """One take of the HR stage, as faust hands it over: the valid events are applied in one
+    transaction (every row they wrote has the same xmin), the duplicate and the stale revision
+    are recorded and change nothing, the malformed ones are parked with their reason."""
+    processor = next(
+        c.processor for c in mobility.app.state.runtime.consumers if isinstance(c, StreamWorker)
+    )
+    ingest = next(spec for spec in processor.specs() if spec.name == "ingest")
+    (a, a_agent), (b, b_agent), (c, c_agent) = new_ids(), new_ids(), new_ids()
+    a1 = hr_event(snapshot(a, a_agent))
+    later = date.today() + timedelta(days=250)
+    a2 = hr_event(snapshot(a, a_agent, revision=2, report_date=later), kind="amended")
+    c2 = hr_event(snapshot(c, c_agent, revision=2, housing=False))
+    c1 = hr_event(snapshot(c, c_agent, revision=1, destination="29019"))
+    broken = snapshot(*new_ids())
+    broken["household"] = {"partner": "peut-être"}
+    invalid = hr_event(broken)
+    not_json = CloudEvent.create(hr.MUTATION_ANNOUNCED, "urn:atlas:rh:test", {})
+    batch = [
+        (a1, None),
+        (hr_event(snapshot(b, b_agent, move=False)), None),
+        (a1, None),  # the very same event again: a duplicate
+        (invalid, None),
+        (c2, None),
+        (c1, None),  # a revision below the one just applied: stale
+        (not_json, b"{not json"),
+        (a2, None),  # amends what this batch opened
+    ]
+    records = []
+    for offset, (event, value) in enumerate(batch):
+        message = to_kafka(event, "k")
+        records.append(
+            RawRecord(mobility.topics.hr, 0, offset, b"k", value or message.value, message.headers)
+        )
+    dlq = TopicReader(mobility.bootstrap, mobility.topics.hr + ".dlq")
+    await dlq.start()
+    try:
+        await processor.process(ingest, records)
+        parked = [await dead_letter_of(dlq, e) for e in (invalid, not_json)]
+    finally:
+        await dlq.stop()
+    reasons = [dlq_reason(list(r.headers)) or "" for r in parked]
+    assert reasons[0].startswith("invalid data"), reasons
+    assert "household.partner" in reasons[0]
+    assert reasons[1].startswith("invalid event"), reasons
+    assert await mobility.dossier(broken["mutation_id"]) is None
+
+    dossier_a = await mobility.wait_dossier(a, revision=2, cases=2)
+    assert dossier_a["report_date"] == later.isoformat()
+    assert (await mobility.wait_dossier(b, cases=1))["revision"] == 1
+    dossier_c = await mobility.wait_dossier(c, revision=2, cases=1)
+    assert dossier_c["destination_atlas_id"] == TOULON  # the stale revision 1 said Brest
+    assert await _outcomes(mobility, a, ["applied", "duplicate", "applied"])
+    assert await _outcomes(mobility, c, ["applied", "stale"])
+    async with mobility.app.state.runtime.db.transaction() as session:
+        transactions = await session.scalar(
+            text(
+                "SELECT count(DISTINCT xmin::text) FROM (SELECT xmin FROM mobility_dossiers"
+                " WHERE mutation_id = ANY(:ids) UNION ALL SELECT xmin FROM mobility_cases"
+                " WHERE mutation_id = ANY(:ids)) AS written"
+            ),
+            {"ids": [a, b, c]},
+        )
+    assert transactions == 1
 
 
 async def test_event_larger_than_kafka_takes_goes_to_dlq_and_the_next_is_processed(

@@ -501,6 +501,7 @@ class RequestService:
         prestations = await self.catalog.prestations(codes)
         spaces = await self.catalog.spaces({c.atlas_id for c in commands})
         pending: dict[str, dict[str, Any]] = {}  # case id -> new request row
+        clocks: dict[tuple[Any, str | None], dict[str, datetime | None]] = {}
         transitions: list[dict[str, Any]] = []
         events: list[tuple[CloudEvent, str | bytes | None]] = []
         contexts: list[otel_context.Context] = []
@@ -568,14 +569,21 @@ class RequestService:
                     "submitted_at": now,
                     "updated_at": now,
                 }
-                sla = _SlaClock(row["sla_target_days"])
-                calendar = calendar_for(space.departement if space is not None else None)
-                clock.run(cast(Request, sla), now, calendar, self.settings.sla_warning_ratio)
-                row.update(
-                    sla_running_since=sla.sla_running_since,
-                    sla_due_at=sla.sla_due_at,
-                    sla_warn_at=sla.sla_warn_at,
-                )
+                # One `now` for the whole run: requests of a target at a département share
+                # their deadlines, computed once.
+                departement = space.departement if space is not None else None
+                deadlines = clocks.get((row["sla_target_days"], departement))
+                if deadlines is None:
+                    sla = _SlaClock(row["sla_target_days"])
+                    calendar = calendar_for(departement)
+                    clock.run(cast(Request, sla), now, calendar, self.settings.sla_warning_ratio)
+                    deadlines = {
+                        "sla_running_since": sla.sla_running_since,
+                        "sla_due_at": sla.sla_due_at,
+                        "sla_warn_at": sla.sla_warn_at,
+                    }
+                    clocks[(row["sla_target_days"], departement)] = deadlines
+                row.update(deadlines)
                 pending[command.case_id] = row
                 for previous, status, reason in (
                     (None, Status.BROUILLON, "ouverture par anticipation"),
