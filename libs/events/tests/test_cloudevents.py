@@ -15,6 +15,7 @@ from atlas_events.cloudevents import (
     to_kafka,
     to_structured,
 )
+from atlas_events.schemas import hr
 
 TYPE = "fr.defense.atlas.test.thing.happened.v1"
 SOURCE = "urn:atlas:test"
@@ -349,3 +350,20 @@ def test_from_structured_explains_what_is_malformed(body, reason):
     with pytest.raises(InvalidEvent) as caught:
         from_structured(body)
     assert reason in caught.value.reason
+
+
+def test_an_event_built_from_a_model_is_the_event_validation_builds():
+    """`create` builds events of validated data directly; the result is what validating the
+    same attributes gives."""
+    data = hr.MutationCancelled.model_validate(
+        {"mutation_id": "M-1", "revision": 2, "agent": {"agent_id": "2019123456"}, "reason": "x"}
+    )
+    when = datetime(2027, 5, 1, 8, 0, tzinfo=UTC)
+    fast = CloudEvent.create(TYPE, SOURCE, data, subject="M-1", id="e-1", time=when)
+    checked = CloudEvent.model_validate(
+        {"id": "e-1", "source": SOURCE, "type": TYPE, "time": when, "subject": "M-1", "data": data}
+    )
+    assert fast == checked
+    assert to_kafka(fast, "k") == to_kafka(checked, "k")
+    with pytest.raises(ValidationError):
+        CloudEvent.create(TYPE, SOURCE, data, subject="")

@@ -51,3 +51,13 @@ def test_loads_refuses_what_is_not_json_with_the_standard_librarys_reason(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         jsoncodec.loads(text)
+
+
+class _Ratio(float):
+    """A float subclass, as numpy-like or enum values may be."""
+
+
+@pytest.mark.parametrize("bad", [math.nan, _Ratio("inf")])
+def test_non_finite_numbers_are_found_deep_in_tuples_and_subclasses(bad: float) -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        jsoncodec.dumps({"a": None, "deep": ({"b": [1, "x", (True, bad)]},)})

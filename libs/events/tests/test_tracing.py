@@ -7,8 +7,10 @@ import json
 import logging
 
 import counter_domain as cd
+import pytest
 import structlog
-from opentelemetry import trace
+from opentelemetry import baggage, propagate, trace
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_outbox_consumer import incremented, run_in_background
@@ -16,7 +18,13 @@ from test_outbox_consumer import incremented, run_in_background
 from atlas_events.logging import configure_logging
 from atlas_events.outbox import Outbox, OutboxRelay
 from atlas_events.testing import wait_until
-from atlas_events.tracing import consume_span, inject_headers, setup_telemetry, tracer_provider
+from atlas_events.tracing import (
+    consume_span,
+    current_traceparent,
+    inject_headers,
+    setup_telemetry,
+    tracer_provider,
+)
 
 
 async def test_one_trace_from_producer_span_to_consumer_span(
@@ -91,3 +99,42 @@ def test_sampling_follows_the_standard_otel_variables(monkeypatch):  # type: ign
     with consume_span(tracer, "handler process", sampled) as kept:
         assert kept.is_recording()  # recorded upstream: recorded here too, whatever the ratio
     assert [s.name for s in exporter.get_finished_spans()] == ["handler process"]
+
+
+def _span_context(flags: int, state: trace.TraceState | None = None) -> trace.SpanContext:
+    return trace.SpanContext(
+        trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
+        span_id=0x00F067AA0BA902B7,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(flags),
+        trace_state=state,
+    )
+
+
+@pytest.mark.parametrize(
+    "state", [None, trace.TraceState([("vendor", "x1"), ("other", "y2")])], ids=["plain", "state"]
+)
+@pytest.mark.parametrize("flags", [0, 1])
+def test_headers_written_directly_are_what_the_propagator_writes(flags, state):
+    """The fast path (no propagator call) writes the W3C headers exactly as OpenTelemetry does."""
+    context = trace.set_span_in_context(trace.NonRecordingSpan(_span_context(flags, state)))
+    expected: dict[str, str] = {}
+    propagate.inject(expected, context=context)
+    assert "traceparent" in expected
+    written = dict(inject_headers([("ce_id", b"1"), ("traceparent", b"old")], context=context))
+    assert written.pop("ce_id") == b"1"
+    assert {k: v.decode() for k, v in written.items()} == expected
+    token = otel_context.attach(context)
+    try:
+        assert current_traceparent() == expected["traceparent"]
+    finally:
+        otel_context.detach(token)
+
+
+def test_baggage_and_an_invalid_span_go_as_the_propagator_says():
+    context = trace.set_span_in_context(trace.NonRecordingSpan(_span_context(1)))
+    with_baggage = baggage.set_baggage("espace", "toulon", context=context)
+    written = dict(inject_headers(context=with_baggage))
+    assert written["baggage"] == b"espace=toulon"
+    assert written["traceparent"].startswith(b"00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    assert inject_headers(context=otel_context.Context()) == []

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, Self, cast
 
 from pydantic import (
     AwareDatetime,
@@ -156,6 +156,34 @@ class CloudEvent(BaseModel):
         dataschema: str | None = None,
     ) -> Self:
         """Build a new event with a fresh UUID id and the current UTC time unless given."""
+        simple = (
+            extensions is None
+            and dataschema is None
+            and isinstance(type, str)
+            and isinstance(source, str)
+            and bool(type)
+            and bool(source)
+            and (subject is None or (isinstance(subject, str) and bool(subject)))
+            and (id is None or (isinstance(id, str) and bool(id)))
+            and (time is None or (isinstance(time, datetime) and time.tzinfo is not None))
+        )
+        if simple and isinstance(data, BaseModel):  # validated already; a mapping is checked
+            # The attributes already hold what validation would check: build it directly (a
+            # burst builds several events per mutation; validating them cost a tenth of a
+            # worker's CPU). The data is turned into JSON values as the validator does.
+            built = cls.model_construct(
+                id=id if id is not None else str(uuid.uuid4()),
+                source=source,
+                type=type,
+                specversion=SPECVERSION,
+                time=time if time is not None else datetime.now(UTC),
+                subject=subject,
+                datacontenttype=JSON_CONTENT_TYPE,
+                dataschema=None,
+                data=data.model_dump(mode="json"),
+                extensions={},
+            )
+            return cast(Self, built)
         return cls(
             id=id if id is not None else str(uuid.uuid4()),
             source=source,
