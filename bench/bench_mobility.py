@@ -401,7 +401,7 @@ def process_class(pid: int, command: str) -> str:
 @dataclass(frozen=True)
 class Burst:
     persisted_s: float  # every dossier, case and request persisted
-    settled_s: float  # and every case holds its request (the request events flowed back)
+    settled_s: float  # and every case knows its request's status (the request events came back)
     cpu: dict[str, float]  # CPU seconds by process class until persisted (`cpu_used`)
 
 
@@ -430,7 +430,9 @@ async def burst(
         return await count_rows(requests_db, sql) >= cases
 
     async def settled() -> bool:
-        sql = "SELECT count(*) FROM mobility_cases WHERE request_id IS NULL"
+        # A case holds its request's id from the start; its status is known once the request
+        # event has come back from the requests service.
+        sql = "SELECT count(*) FROM mobility_cases WHERE request_status IS NULL"
         return await count_rows(runtime.db, sql) == 0
 
     await wait_until(persisted, timeout=3600, interval=0.5)
@@ -657,7 +659,7 @@ async def run(quick: bool) -> list[Result]:
                    "raw aiokafka consume+produce", n / raw_s)
         )  # fmt: skip
         results.append(
-            Result(name, f"burst until every case holds its request (events back); {shape}",
+            Result(name, f"burst until every case knows its request's status (events back); {shape}",
                    settled_s, "s", "raw aiokafka consume+produce", raw_s,
                    higher_is_better=False)
         )  # fmt: skip
