@@ -659,7 +659,7 @@ async def run(quick: bool) -> list[Result]:
                    "raw aiokafka consume+produce", n / raw_s)
         )  # fmt: skip
         results.append(
-            Result(name, f"burst until every case knows its request's status (events back); {shape}",
+            Result(name, f"burst until each case knows its request status; {shape}",
                    settled_s, "s", "raw aiokafka consume+produce", raw_s,
                    higher_is_better=False)
         )  # fmt: skip
