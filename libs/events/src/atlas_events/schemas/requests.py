@@ -294,7 +294,6 @@ class CloseRequest(EventData):
 TraceParent = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"),
-    Field(description="W3C trace context of the work that issued the command."),
 ]
 
 
@@ -302,14 +301,20 @@ class OpenRequestItem(OpenRequest):
     """An open_request command inside a batch, with the trace of the mutation that issued it."""
 
     command: Literal["open_request"] = Field(description="Which command this item is.")
-    traceparent: TraceParent | None = None
+    traceparent: TraceParent | None = Field(
+        default=None,
+        description="W3C trace context of the mutation that issued it: its span continues it.",
+    )
 
 
 class CloseRequestItem(CloseRequest):
     """A close_request command inside a batch, with the trace of the mutation that issued it."""
 
     command: Literal["close_request"] = Field(description="Which command this item is.")
-    traceparent: TraceParent | None = None
+    traceparent: TraceParent | None = Field(
+        default=None,
+        description="W3C trace context of the mutation that issued it: its span continues it.",
+    )
 
 
 CaseCommand = Annotated[OpenRequestItem | CloseRequestItem, Field(discriminator="command")]
