@@ -43,6 +43,8 @@ HR_EXAMPLE: dict[str, Any] = {
 
 EXPECTED_TOPICS = {
     "hr.mutations.v1": "agent_id",
+    "hr.missions.v1": "agent_id",
+    "mobility.missions.v1": "mission_id",
     "catalog.prestations.v1": "code",
     "catalog.spaces.v1": "atlas_id",
     "requests.requests.v1": "request_id",

@@ -43,6 +43,7 @@ RequestStatus = Annotated[
         )
     ),
 ]
+MissionCaseKind = Literal["depart_mission", "retour_mission"]
 RequestId = Annotated[EntityId, Field(description="Identifier of the request.")]
 StaffId = Annotated[ShortText, Field(description="Subject (sub claim) of a staff member.")]
 
@@ -251,7 +252,9 @@ class OpenRequest(EventData):
     channel: RequestChannel = Field(default="anticipation", description="Channel to record.")
     title: ShortText = Field(description="Short title of the request (French).")
     mutation_id: MutationId | None = Field(default=None, description="The mutation, if any.")
-    case_kind: CaseKind | None = Field(default=None, description="Kind of the handler case.")
+    case_kind: CaseKind | MissionCaseKind | None = Field(
+        default=None, description="Kind of the handler case (mobility or mission case)."
+    )
     due_at: AwareDatetime | None = Field(default=None, description="When it should be handled by.")
     requested_at: AwareDatetime = Field(description="When the command was issued.")
 
