@@ -189,7 +189,8 @@ class PlannedEvent:
 
     @property
     def mutation_id(self) -> str:
-        return str(self.data["mutation_id"])
+        """The order the event is about: the mutation, or the mission (hr.missions.v1)."""
+        return str(self.data.get("mutation_id") or self.data["mission_id"])
 
     @property
     def revision(self) -> int:
