@@ -10,6 +10,7 @@ import secrets
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from e2e_platform import Mailbox, Platform, poll
 from test_flagship import clamd_address, platform, smtp_server  # noqa: F401  (shared fixtures)
@@ -95,20 +96,24 @@ def test_mission_announced_to_email_to_proxy_request_to_return_case(
     # 4. During the mission staff file a request for the family contact, by proxy: nothing
     #    needs the agent.
     staff = platform.client(f"staff-e2e-{secrets.token_hex(3)}", Role.STAFF, atlas_id=TOULON)
-    filed = staff.post(
-        platform.url("requests", "/v1/requests"),
-        json={
-            "prestation_code": "FAM-016",
-            "title": "Demande de la conjointe pendant la mission",
-            "channel": "telephone",
-            "agent_id": agent_id,
-            "proxy": {
-                "name": "Alex Durand",
-                "relationship": "conjoint",
-                "power_of_attorney_ref": f"procuration-{agent_id}",
-            },
+    proxy_request = {
+        "prestation_code": "FAM-016",
+        "title": "Demande de la conjointe pendant la mission",
+        "channel": "telephone",
+        "agent_id": agent_id,
+        "proxy": {
+            "name": "Alex Durand",
+            "relationship": "conjoint",
+            "power_of_attorney_ref": f"procuration-{agent_id}",
         },
-    )
+    }
+
+    def file_by_proxy() -> httpx.Response | None:
+        response = staff.post(platform.url("requests", "/v1/requests"), json=proxy_request)
+        # The requests service learns the spaces from catalog.spaces.v1: it may not have yet.
+        return None if response.json().get("error") == "SpaceNotFound" else response
+
+    filed = poll("the proxy request", file_by_proxy, timeout=30)
     assert filed.status_code == 201, filed.text
     proxied = filed.json()
     assert proxied["on_behalf"] is True

@@ -309,7 +309,7 @@ class MissionDesk:
         mission.updated_at = now
         snapshot = ms.MissionSnapshot.model_validate(mission.snapshot)
         depart = self._cases.get(case_id(mission.mission_id, DEPART))
-        if depart is not None and depart.status == "ouvert":
+        if depart is not None:  # its open requests close as completed (a_orienter: none)
             self._close_case(depart, "completed", "Retour de mission", now, status="termine")
         retour = self._cases.get(case_id(mission.mission_id, RETOUR))
         if retour is None:
