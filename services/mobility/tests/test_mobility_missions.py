@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from mobility_factories import TOULON, RunningService, TopicReader, new_ids
 
+from atlas_events.auth import Role
 from atlas_events.cloudevents import CloudEvent
 from atlas_events.consumer import DLQ_CONSUMER, dlq_reason
 from atlas_events.schemas import missions as ms
@@ -346,3 +347,28 @@ async def test_missing_return_is_flagged_once(
 async def _flagged(svc: RunningService, mission_id: str) -> dict[str, Any] | None:
     found = await get(svc, mission_id)
     return found if found is not None and found["return_flagged_at"] else None
+
+
+async def test_read_access_follows_the_agent_and_the_home_space(mobility: RunningService) -> None:
+    mission_id, agent_id = new_ids()
+    await publish(mobility, event(mission(mission_id, agent_id)))
+    await wait_mission(mobility, mission_id)
+    url = f"/v1/missions/{mission_id}"
+    staff = mobility.token("staff-1", Role.STAFF, atlas_id=TOULON)
+    other = mobility.token("staff-2", Role.STAFF, atlas_id="ATLAS-29019-BREST")
+    assert (await mobility.client.get(url, headers=staff)).status_code == 200
+    assert (
+        await mobility.client.get(url, headers=mobility.token(agent_id, Role.AGENT))
+    ).status_code == 200
+    refused = await mobility.client.get(url, headers=other)
+    assert refused.status_code == 403
+    assert refused.json()["error"]
+    listed = await mobility.client.get("/v1/missions", headers=staff)
+    assert listed.status_code == 200
+    assert mission_id in {m["mission_id"] for m in listed.json()}
+    assert {m["atlas_id"] for m in listed.json()} == {TOULON}
+    mine = await mobility.client.get("/v1/missions", headers=mobility.token(agent_id, Role.AGENT))
+    assert [m["mission_id"] for m in mine.json()] == [mission_id]
+    missing = await mobility.client.get("/v1/missions/NOPE-1", headers=mobility.ops)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "MissionNotFound"

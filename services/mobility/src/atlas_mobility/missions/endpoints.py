@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from atlas_events.auth import AUTH_RESPONSES, Forbidden, Principal, Role, ensure_staff_of
 from atlas_events.errors import error_responses
@@ -15,6 +17,7 @@ from atlas_mobility.missions.schemas import (
     MissionCasePublic,
     MissionMilestonePublic,
     MissionPublic,
+    MissionSummary,
     MissionTimelineEntryPublic,
 )
 from atlas_mobility.missions.service import request_key
@@ -32,6 +35,48 @@ def ensure_can_read(principal: Principal, mission: Mission) -> None:
         ensure_staff_of(principal, mission.atlas_id)
         return
     raise Forbidden("only the agent, the home space's staff and ops may read this mission")
+
+
+@router.get(
+    "/v1/missions",
+    response_model=list[MissionSummary],
+    summary="Missions of a space or an agent",
+    responses=AUTH_RESPONSES,
+)
+async def list_missions(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    atlas_id: Annotated[str | None, Query(max_length=64)] = None,
+    agent_id: Annotated[str | None, Query(pattern=r"^[0-9]{10}$")] = None,
+) -> list[MissionSummary]:
+    """Ops any (filtered), staff and managers their space's, an agent their own."""
+    if principal.is_ops:
+        pass
+    elif principal.has_role(Role.STAFF, Role.MANAGER):
+        if principal.atlas_id is None:
+            raise Forbidden("the token names no atlas_id, so it is scoped to no ATLAS space")
+        if atlas_id not in (None, principal.atlas_id):
+            ensure_staff_of(principal, atlas_id)
+        atlas_id = principal.atlas_id
+    elif principal.has_role(Role.AGENT):
+        agent_id = principal.sub
+    else:
+        raise Forbidden("requires role agent, staff, manager or ops")
+    found = await MissionRepository(session).search(atlas_id=atlas_id, agent_id=agent_id)
+    return [
+        MissionSummary(
+            mission_id=m.mission_id,
+            revision=m.revision,
+            agent_id=m.agent_id,
+            status=m.status,
+            kind=m.kind,
+            atlas_id=m.atlas_id,
+            departure_date=m.departure_date,
+            planned_return_date=m.planned_return_date,
+            return_date=m.return_date,
+        )
+        for m in found
+    ]
 
 
 @router.get(

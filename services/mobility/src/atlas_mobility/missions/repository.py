@@ -21,6 +21,18 @@ class MissionRepository:
     async def get(self, mission_id: str) -> Mission | None:
         return await self.session.get(Mission, mission_id)
 
+    async def search(
+        self, *, atlas_id: str | None = None, agent_id: str | None = None, limit: int = 200
+    ) -> list[Mission]:
+        """Missions of a space or an agent, next departures first."""
+        query = select(Mission)
+        if atlas_id is not None:
+            query = query.where(col(Mission.atlas_id) == atlas_id)
+        if agent_id is not None:
+            query = query.where(col(Mission.agent_id) == agent_id)
+        query = query.order_by(col(Mission.departure_date), col(Mission.mission_id)).limit(limit)
+        return list((await self.session.scalars(query)).all())
+
     async def cases(self, mission_id: str) -> list[MissionCase]:
         rows = await self.session.scalars(
             select(MissionCase)

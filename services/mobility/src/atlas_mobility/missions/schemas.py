@@ -47,3 +47,15 @@ class MissionPublic(BaseModel):
     cancel_reason: str | None
     cases: list[MissionCasePublic]
     timeline: list[MissionTimelineEntryPublic]
+
+
+class MissionSummary(BaseModel):
+    mission_id: str
+    revision: int
+    agent_id: str
+    status: str
+    kind: str | None
+    atlas_id: str | None
+    departure_date: date | None
+    planned_return_date: date | None
+    return_date: date | None
