@@ -573,7 +573,8 @@ def kafka_users(registry: TopicRegistry = REGISTRY) -> list[dict[str, Any]]:
         }
 
     users = [user(s.name, user_acls(s.name, registry)) for s in SERVICES]
-    users.append(user("hr", [_acl("topic", "hr.mutations.v1", ["Write", "Describe"])]))
+    hr_topics = sorted(t.name for t in registry.topics() if t.owner == "hr")
+    users.append(user("hr", [_acl("topic", t, ["Write", "Describe"]) for t in hr_topics]))
     public = sorted(t.name for t in registry.topics() if t.public)
     integrator = [_acl("topic", t, ["Read", "Describe"]) for t in public]
     integrator.append(_acl("group", "integrator.", ["Read"], "prefix"))

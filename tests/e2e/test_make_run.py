@@ -127,6 +127,11 @@ def _demo_and_hr_publish_work(platform: Platform, token: str) -> None:
     assert demo.returncode == 0, demo.stderr[-3000:]
     for title in ("Dossiers (mobility)", "Cases and milestones (mobility)", "Notifications"):
         assert title in demo.stdout, demo.stdout[-3000:]
+    # A departure and a return (issue 23).
+    missions = demo.stdout.split("Missions: departures and returns (mobility)")[1]
+    assert "en_retour" in missions, missions[:3000]
+    assert "depart_mission" in missions, missions[:3000]
+    assert "retour_mission" in missions, missions[:3000]
 
     seed, count = int(time.time()) % 10**6, 12
     atlas = Path(sys.executable).parent / "atlas"

@@ -243,7 +243,8 @@ def test_kafka_users_follow_topic_ownership(rendered: dict[str, list[dict[str, A
         assert acls["Read"] == {t.name for t in topics if svc in t.consumers}, svc
         assert "All" not in acls or all(not n.endswith(".v1") for n in acls["All"])
     hr = _acls(docs, "hr")
-    assert hr == {"Write": {"hr.mutations.v1"}, "Read": set(), "Describe": {"hr.mutations.v1"}}
+    hr_topics = {"hr.mutations.v1", "hr.missions.v1"}
+    assert hr == {"Write": hr_topics, "Read": set(), "Describe": hr_topics}
     integrator = _acls(docs, "integrator")
     assert integrator["Write"] == set()
     assert integrator["Read"] == {t.name for t in topics if t.public}

@@ -43,6 +43,8 @@ HR_EXAMPLE: dict[str, Any] = {
 
 EXPECTED_TOPICS = {
     "hr.mutations.v1": "agent_id",
+    "hr.missions.v1": "agent_id",
+    "mobility.missions.v1": "mission_id",
     "catalog.prestations.v1": "code",
     "catalog.spaces.v1": "atlas_id",
     "requests.requests.v1": "request_id",
@@ -141,6 +143,7 @@ def test_commands_are_named_as_orders():
     assert [e.type for e in REGISTRY.topic("requests.commands.v1").events] == [
         "fr.defense.atlas.requests.open_request.v1",
         "fr.defense.atlas.requests.close_request.v1",
+        "fr.defense.atlas.requests.apply_case_commands.v1",
     ]
     assert [e.type for e in REGISTRY.topic("notify.commands.v1").events] == [
         "fr.defense.atlas.notify.send_notification.v1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from dashboard_factories import (
     NOW,
@@ -10,6 +11,7 @@ from dashboard_factories import (
     delivery,
     dossier,
     event,
+    report_date,
     space,
     status_changed,
     submitted,
@@ -17,6 +19,7 @@ from dashboard_factories import (
 from pydantic import BaseModel
 
 from atlas_dashboard.projection import Projection
+from atlas_events.registry import REGISTRY
 from atlas_events.schemas import catalog, mobility, notify, requests
 
 
@@ -105,3 +108,52 @@ def test_crisis_national_and_per_space_last_snapshot_wins() -> None:
     assert p.crisis().national_reason == "Confinement"
     _fold(p, catalog.SPACE_SNAPSHOT, space("brest", "ATLAS de Brest"))
     assert [s.atlas_id for s in p.crisis().spaces] == ["toulon"]
+
+
+def _mission(
+    ce_type: str, mission_id: str, atlas_id: str | None, leave: int, back: int, **extra: Any
+) -> BaseModel:
+    model = REGISTRY.event_type(ce_type).data
+    return model.model_validate(
+        {
+            "mission_id": mission_id,
+            "revision": extra.pop("revision", 1),
+            "agent_id": "2019123456",
+            "kind": "opex",
+            "status": extra.pop("status", "ouvert"),
+            "atlas_id": atlas_id,
+            "home_commune_insee": "83137",
+            "departure_date": report_date(leave),
+            "planned_return_date": report_date(back),
+            **extra,
+        }
+    )
+
+
+def test_mission_departures_and_returns_per_space_for_three_months() -> None:
+    from atlas_events.schemas import missions as ms
+
+    p = Projection()
+    _fold(p, catalog.SPACE_SNAPSHOT, space("toulon", "ATLAS de Toulon"))
+    _fold(p, ms.MISSION_OPENED, _mission(ms.MISSION_OPENED, "O-1", "toulon", 0, 2, opened_at=NOW))
+    _fold(p, ms.MISSION_OPENED, _mission(ms.MISSION_OPENED, "O-2", "toulon", 1, 5, opened_at=NOW))
+    _fold(p, ms.MISSION_OPENED, _mission(ms.MISSION_OPENED, "O-3", "toulon", 4, 8, opened_at=NOW))
+    _fold(p, ms.MISSION_OPENED, _mission(ms.MISSION_OPENED, "O-4", None, 1, 2, opened_at=NOW))
+    cancelled = _mission(
+        ms.MISSION_CANCELLED_FACT, "O-2", "toulon", 1, 5, revision=2, status="annule",
+        reason="Annulée", cancelled_at=NOW,
+    )  # fmt: skip
+    _fold(p, ms.MISSION_CANCELLED_FACT, cancelled)
+    back_early = _mission(
+        ms.MISSION_RETURN_OPENED, "O-5", "toulon", -3, 4, status="en_retour",
+        return_date=report_date(1), trigger="returned", opened_at=NOW,
+    )  # fmt: skip
+    _fold(p, ms.MISSION_RETURN_OPENED, back_early)
+    rows = {r.atlas_id: r for r in p.mission_flows(NOW.date())}
+    toulon = rows["toulon"]
+    assert toulon.name == "ATLAS de Toulon"
+    assert [m.month for m in toulon.months] == [report_date(i).strftime("%Y-%m") for i in range(3)]
+    assert [(m.departures, m.returns) for m in toulon.months] == [(1, 0), (0, 1), (0, 1)]
+    assert (toulon.departures, toulon.returns) == (1, 2)  # O-2 cancelled, O-3 beyond
+    assert (rows[None].departures, rows[None].returns) == (1, 1)  # still to be oriented
+    assert [r.atlas_id for r in p.mission_flows(NOW.date(), "toulon")] == ["toulon"]

@@ -268,9 +268,9 @@ class TopicReader:
 
 
 def unbatched(event: CloudEvent) -> list[CloudEvent]:
-    """A `case_commands` batch as its commands, each as the single command event it stands for
+    """A `apply_case_commands` batch as its commands, each as the single command event it stands for
     (its type, the case as subject, its data): tests read the requests commands one by one."""
-    if event.type != requests.CASE_COMMANDS:
+    if event.type != requests.APPLY_CASE_COMMANDS:
         return [event]
     assert isinstance(event.data, dict)
     out = []

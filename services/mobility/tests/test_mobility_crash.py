@@ -154,7 +154,7 @@ async def assert_each_case_asked_once(db: Database, *, cases: int, dossiers: int
         batches = (
             await session.scalars(
                 text("SELECT value FROM atlas_outbox WHERE event_type = :t"),
-                {"t": requests.CASE_COMMANDS},
+                {"t": requests.APPLY_CASE_COMMANDS},
             )
         ).all()
     opened = [

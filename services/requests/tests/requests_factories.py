@@ -113,14 +113,14 @@ def close_command(case_id: str, outcome: str = "cancelled", **changes: Any) -> C
 
 
 def case_commands(*commands: CloudEvent) -> CloudEvent:
-    """A `case_commands` batch of these single commands, in order (as mobility's HR stage
+    """A `apply_case_commands` batch of these single commands, in order (as mobility's HR stage
     sends them)."""
     items = []
     for command in commands:
         kind = "open_request" if command.type == rq.OPEN_REQUEST else "close_request"
         assert isinstance(command.data, dict)
         items.append({"command": kind, **command.data})
-    return CloudEvent.create(rq.CASE_COMMANDS, "urn:atlas:mobility", {"commands": items})
+    return CloudEvent.create(rq.APPLY_CASE_COMMANDS, "urn:atlas:mobility", {"commands": items})
 
 
 async def produce(bootstrap: str, topic: str, *events: CloudEvent, key: str = "k") -> None:

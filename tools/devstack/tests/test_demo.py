@@ -49,3 +49,23 @@ def test_demo_says_the_platform_is_not_running(
     assert code == 2
     assert "ATLAS is not running here" in capsys.readouterr().err
     assert out.getvalue() == "", "nothing is published when the platform is down"
+
+
+def test_the_demo_missions_are_a_departure_and_a_return_by_the_contract() -> None:
+    from datetime import date
+
+    from atlas_devstack.demo import mission_events
+    from atlas_events.registry import REGISTRY
+    from atlas_events.schemas import missions as ms
+
+    events, ids = mission_events(42, today=date(2027, 3, 1))
+    assert [e.type for e in events] == [
+        ms.MISSION_ANNOUNCED,
+        ms.MISSION_ANNOUNCED,
+        ms.MISSION_RETURNED,
+    ]
+    for event in events:
+        REGISTRY.validate(event.type, event.data)
+    assert events[0].data["departure_date"] > "2027-03-01"  # leaves later: a departure
+    assert events[2].data["mission_id"] == ids[1]  # the one under way comes back today
+    assert events[2].data["return_date"] == "2027-03-01"

@@ -213,3 +213,60 @@ async def test_atlas_hr_publish_sends_the_plan_to_the_broker(
     # One agent's events share a partition, so every mutation's revisions arrive in order.
     assert all(revs == sorted(revs) for revs in by_mutation.values())
     assert sorted(by_mutation) == sorted({e.mutation_id for e in expected})
+
+
+def test_a_mission_plan_is_realistic_valid_and_seeded() -> None:
+    from atlas_devstack.hrsim import generate_missions
+    from atlas_events.schemas import missions as ms
+
+    today = date(2027, 1, 10)
+    plan = generate_missions(300, seed=5, today=today)
+    assert [e.data for e in plan] == [e.data for e in generate_missions(300, seed=5, today=today)]
+    types = Counter(e.type for e in plan)
+    assert types[ms.MISSION_ANNOUNCED] == 300
+    assert all(
+        types[t] > 0 for t in (ms.MISSION_AMENDED, ms.MISSION_CANCELLED, ms.MISSION_RETURNED)
+    )
+    kinds = Counter(e.data["kind"] for e in plan if e.type == ms.MISSION_ANNOUNCED)
+    assert set(kinds) == {"opex", "mission_interieure", "embarquement", "other"}
+    assert kinds.most_common(1)[0][0] == "opex"
+    revisions: dict[str, list[int]] = {}
+    for event in plan:
+        assert REGISTRY.topic_for_event(event.type).name == "hr.missions.v1"
+        REGISTRY.validate(event.type, event.data)
+        revisions.setdefault(event.data["mission_id"], []).append(event.data["revision"])
+    assert all(r == list(range(1, len(r) + 1)) for r in revisions.values())
+    # Returns come only for missions whose (planned) return is past.
+    for event in plan:
+        if event.type == ms.MISSION_RETURNED:
+            assert date.fromisoformat(event.data["return_date"]) <= date(2027, 1, 10)
+
+
+@pytest.mark.timeout(60)
+async def test_atlas_hr_publish_missions_sends_them_with_a_progress_bar(
+    kafka_bootstrap: str, unique_topic: Callable[..., Awaitable[str]]
+) -> None:
+    topic = await unique_topic(3)
+    command = [sys.executable, "-m", "atlas_events.cli", "hr", "publish", "--missions", "25"]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        *["--seed", "7", "--bootstrap", kafka_bootstrap, "--topic", topic],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, raw_err = await asyncio.wait_for(process.communicate(), timeout=50)
+    stderr = raw_err.decode()
+    assert process.returncode == 0, stderr
+    assert "missions (seed 7): 25 missions" in stderr
+    assert " 100%" in stderr
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=10_000)
+    finally:
+        await consumer.stop()
+    events = [from_kafka(r.headers, r.value) for rs in batch.values() for r in rs]
+    assert sum(1 for e in events if e.type == "fr.defense.rh.mission.announced.v1") == 25

@@ -155,9 +155,14 @@ def _add_hr(subparsers: SubParsers) -> None:
         "amendments and cancellations as later revisions) and publish it per CONTRACTS.md §1. "
         "Needs the atlas_devstack package (tools/devstack).",
     )
-    publish.add_argument("--count", type=int, required=True, help="number of mutations")
+    publish.add_argument("--count", type=int, help="number of mutations")
+    publish.add_argument(
+        "--missions",
+        type=int,
+        help="number of missions (OPEX, mission intérieure, embarquement) to hr.missions.v1",
+    )
     publish.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
-    publish.add_argument("--topic", default="hr.mutations.v1")
+    publish.add_argument("--topic", help="default hr.mutations.v1 (hr.missions.v1 for --missions)")
     publish.add_argument("--seed", type=int, help="random seed: the same seed, the same plan")
     publish.add_argument("--amend-ratio", type=_ratio, default=0.08)
     publish.add_argument("--cancel-ratio", type=_ratio, default=0.03)
@@ -166,12 +171,15 @@ def _add_hr(subparsers: SubParsers) -> None:
 
 
 def _run_hr_publish(args: argparse.Namespace) -> int:
-    if args.count < 0:
-        print("error: --count must be >= 0", file=sys.stderr)
+    if (args.count is None) == (args.missions is None):
+        print("error: give one of --count or --missions", file=sys.stderr)
+        return 2
+    if (args.count if args.count is not None else args.missions) < 0:
+        print("error: --count and --missions must be >= 0", file=sys.stderr)
         return 2
     try:
         # The simulator is a development tool; the library must not depend on it.
-        from atlas_devstack.hrsim import run_publish
+        from atlas_devstack.hrsim import run_publish, run_publish_missions
     except ImportError as exc:
         print(
             f"error: `atlas hr` needs the atlas_devstack package (tools/devstack), which is not "
@@ -179,10 +187,17 @@ def _run_hr_publish(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.missions is not None:
+        return run_publish_missions(
+            count=args.missions,
+            bootstrap=args.bootstrap,
+            topic=args.topic or "hr.missions.v1",
+            seed=args.seed,
+        )
     return run_publish(
         count=args.count,
         bootstrap=args.bootstrap,
-        topic=args.topic,
+        topic=args.topic or "hr.mutations.v1",
         seed=args.seed,
         amend_ratio=args.amend_ratio,
         cancel_ratio=args.cancel_ratio,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from atlas_events.schemas import catalog, hr, mobility, notify, requests, vault
+from atlas_events.schemas import catalog, hr, missions, mobility, notify, requests, vault
 
 DLQ_SUFFIX = ".dlq"
 DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
@@ -226,6 +226,27 @@ TOPICS: tuple[Topic, ...] = (
         consumers=("mobility",),
     ),
     Topic(
+        name="hr.missions.v1",
+        key="agent_id",
+        partitions=3,
+        cleanup_policy="delete",
+        retention_ms=30 * 24 * 3600 * 1000,
+        events=(
+            EventType(
+                missions.MISSION_ANNOUNCED, missions.MissionAnnounced, "A mission is announced."
+            ),
+            EventType(missions.MISSION_AMENDED, missions.MissionAmended, "A mission changed."),
+            EventType(
+                missions.MISSION_CANCELLED, missions.MissionCancelled, "A mission is cancelled."
+            ),
+            EventType(missions.MISSION_RETURNED, missions.MissionReturned, "The agent is back."),
+        ),
+        description="Missions (OPEX, mission intérieure, embarquement) published by HR systems.",
+        owner="hr",
+        public=False,
+        consumers=("mobility",),
+    ),
+    Topic(
         name="catalog.prestations.v1",
         key="code",
         partitions=1,
@@ -312,7 +333,7 @@ TOPICS: tuple[Topic, ...] = (
             EventType(requests.OPEN_REQUEST, requests.OpenRequest, "Open a request for a case."),
             EventType(requests.CLOSE_REQUEST, requests.CloseRequest, "Close a case's request."),
             EventType(
-                requests.CASE_COMMANDS,
+                requests.APPLY_CASE_COMMANDS,
                 requests.CaseCommands,
                 "Open and close case requests, in order, as one batch.",
             ),
@@ -346,6 +367,41 @@ TOPICS: tuple[Topic, ...] = (
             EventType(mobility.MILESTONE_DUE, mobility.MilestoneDue, "A case milestone is due."),
         ),
         description="Lifecycle of mobility dossiers, one per mutation.",
+        owner="mobility",
+        public=True,
+        consumers=("notify",),
+    ),
+    Topic(
+        name="mobility.missions.v1",
+        key="mission_id",
+        partitions=3,
+        cleanup_policy="delete",
+        events=(
+            EventType(
+                missions.MISSION_OPENED,
+                missions.MissionOpened,
+                "A mission's departure case opened at the home space.",
+            ),
+            EventType(
+                missions.MISSION_AMENDED_FACT, missions.MissionAmendedFact, "A mission changed."
+            ),
+            EventType(
+                missions.MISSION_CANCELLED_FACT,
+                missions.MissionCancelledFact,
+                "A mission was cancelled.",
+            ),
+            EventType(
+                missions.MISSION_RETURN_OPENED,
+                missions.MissionReturnOpened,
+                "A mission's return case opened.",
+            ),
+            EventType(
+                missions.MISSION_RETURN_OVERDUE,
+                missions.MissionReturnOverdue,
+                "A mission's planned return passed with no returned event.",
+            ),
+        ),
+        description="Departures on and returns from mission, one mission per key.",
         owner="mobility",
         public=True,
         consumers=("notify",),

@@ -48,6 +48,7 @@ class DashboardContext:
             horizon=projection.horizon(now.date(), months),
             scope=atlas_id,
             arrivals=projection.arrivals(now.date(), months, atlas_id),
+            missions=projection.mission_flows(now.date(), atlas_id),
             requests=projection.request_queues(now, atlas_id),
             notifications=projection.notification_health(now),
             crisis=projection.crisis(atlas_id),

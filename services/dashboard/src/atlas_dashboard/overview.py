@@ -29,6 +29,24 @@ class SpaceArrivals(BaseModel):
     )
 
 
+class MissionMonth(BaseModel):
+    """Departures on and returns from mission in one month."""
+
+    month: str = Field(description="YYYY-MM.")
+    departures: int
+    returns: int
+
+
+class SpaceMissions(BaseModel):
+    """Departures and returns at one space (the families' home space) over the next months."""
+
+    atlas_id: str | None = Field(description="None for missions still to be oriented.")
+    name: str
+    months: list[MissionMonth]
+    departures: int
+    returns: int
+
+
 class SpaceRequests(BaseModel):
     """The request queue of one space: backlog and SLA compliance."""
 
@@ -126,6 +144,10 @@ class Overview(BaseModel):
     horizon: tuple[date, date] = Field(description="Report dates counted: [first, last).")
     scope: str | None = Field(description="The one space shown, or None for every space.")
     arrivals: list[SpaceArrivals]
+    missions: list[SpaceMissions] = Field(
+        default_factory=list,
+        description="Departures on and returns from mission per space, next three months.",
+    )
     requests: list[SpaceRequests]
     notifications: NotificationHealth
     crisis: CrisisStatus

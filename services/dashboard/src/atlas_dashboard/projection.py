@@ -18,13 +18,30 @@ from atlas_dashboard.overview import (
     ChannelHealth,
     CrisisStatus,
     DlqByConsumer,
+    MissionMonth,
     MonthCount,
     NotificationHealth,
     SpaceArrivals,
     SpaceCrisis,
+    SpaceMissions,
     SpaceRequests,
 )
-from atlas_events.schemas import catalog, mobility, notify, requests
+from atlas_events.schemas import catalog, missions, mobility, notify, requests
+
+MissionFact = (
+    missions.MissionOpened
+    | missions.MissionAmendedFact
+    | missions.MissionCancelledFact
+    | missions.MissionReturnOpened
+    | missions.MissionReturnOverdue
+)
+_MISSION_FACTS = (
+    missions.MissionOpened,
+    missions.MissionAmendedFact,
+    missions.MissionCancelledFact,
+    missions.MissionReturnOpened,
+    missions.MissionReturnOverdue,
+)
 
 CASE_KINDS = ("logement", "scolarite", "demenagement")
 CLOSED_REQUEST = frozenset({"terminee", "refusee", "sans_suite", "transferee"})
@@ -83,6 +100,21 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+@dataclass
+class MissionRow:
+    """What the dashboard keeps of a mission: its space and its dates."""
+
+    atlas_id: str | None
+    revision: int
+    status: str
+    departure: date
+    planned_return: date
+    return_date: date | None = None
+
+
+MISSION_MONTHS = 3
+
+
 class Projection:
     """What the topics say now; `apply` each event in log order, read with the view methods."""
 
@@ -94,6 +126,7 @@ class Projection:
         """Forget everything (the reader replays the topics from the beginning)."""
         self.spaces: dict[str, Space] = {}
         self.dossiers: dict[str, Dossier] = {}
+        self.missions: dict[str, MissionRow] = {}
         self.cases: dict[str, Case] = {}
         self.request_status_by_case: dict[str, str] = {}
         self.requests: dict[str, Request] = {}
@@ -124,6 +157,8 @@ class Projection:
         elif isinstance(data, mobility.DossierClosed):
             if (dossier := self.dossiers.get(data.mutation_id)) is not None:
                 dossier.status = "clos"
+        elif isinstance(data, _MISSION_FACTS):
+            self._mission(data)
         elif isinstance(data, mobility.HandlerCase):
             self._case_item(topic, data)
         elif isinstance(data, mobility.HandlerCaseClosed):
@@ -221,6 +256,53 @@ class Projection:
         if self.request_status_by_case.get(case_id) in IN_PROGRESS_REQUEST:
             return "en_cours"
         return "ouvert"
+
+    def _mission(self, data: MissionFact) -> None:
+        known = self.missions.get(data.mission_id)
+        if known is not None and data.revision < known.revision:
+            return
+        back = known.return_date if known is not None else None
+        if isinstance(data, missions.MissionReturnOpened) and data.trigger == "returned":
+            back = data.return_date
+        self.missions[data.mission_id] = MissionRow(
+            atlas_id=data.atlas_id,
+            revision=data.revision,
+            status=data.status,
+            departure=data.departure_date,
+            planned_return=data.planned_return_date,
+            return_date=back,
+        )
+
+    def mission_flows(
+        self, today: date, atlas_id: str | None = None, months: int = MISSION_MONTHS
+    ) -> list[SpaceMissions]:
+        """Departures and returns (actual, else planned) per space and month, cancelled left out."""
+        first, end = self.horizon(today, months)
+        labels = [month_start(today, i).strftime("%Y-%m") for i in range(months)]
+        flows: dict[str | None, dict[str, Counter[str]]] = {}
+        for row in self.missions.values():
+            if row.status == "annule" or (atlas_id is not None and row.atlas_id != atlas_id):
+                continue
+            back = row.return_date or row.planned_return
+            for what, day in (("departures", row.departure), ("returns", back)):
+                if first <= day < end:
+                    per = flows.setdefault(row.atlas_id, {"departures": Counter(),
+                                                          "returns": Counter()})  # fmt: skip
+                    per[what][day.strftime("%Y-%m")] += 1
+        rows = [
+            SpaceMissions(
+                atlas_id=space,
+                name=self.space_name(space),
+                months=[
+                    MissionMonth(month=m, departures=c["departures"][m], returns=c["returns"][m])
+                    for m in labels
+                ],
+                departures=sum(c["departures"].values()),
+                returns=sum(c["returns"].values()),
+            )
+            for space, c in flows.items()
+        ]
+        return sorted(rows, key=lambda r: (-(r.departures + r.returns), r.name))
 
     def horizon(self, today: date, months: int) -> tuple[date, date]:
         return month_start(today), month_start(today, months)

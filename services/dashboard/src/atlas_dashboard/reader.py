@@ -28,6 +28,7 @@ TOPIC_RECHECK_SECONDS = 10.0
 PROJECTED_TOPICS = (
     "catalog.spaces.v1",
     "mobility.dossiers.v1",
+    "mobility.missions.v1",
     "mobility.handlers.logement.v1",
     "mobility.handlers.scolarite.v1",
     "mobility.handlers.demenagement.v1",

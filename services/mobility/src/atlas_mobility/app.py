@@ -13,8 +13,9 @@ from atlas_mobility.db import event_tables, metadata
 from atlas_mobility.deps import context_of, settings_of
 from atlas_mobility.dossiers import endpoints as dossiers
 from atlas_mobility.ingestion import endpoints as ingestion
+from atlas_mobility.missions import endpoints as missions
 from atlas_mobility.spaces.service import seed_from_refdata
-from atlas_mobility.stream.workers import StreamWorker, reminder_scheduler
+from atlas_mobility.stream.workers import StreamWorker, mission_return_check, reminder_scheduler
 
 
 async def _seed_spaces(runtime: Runtime) -> None:
@@ -28,6 +29,7 @@ def _workers(runtime: Runtime) -> Sequence[Worker]:
     return [
         StreamWorker(runtime, settings, context),
         reminder_scheduler(runtime, settings, context),
+        mission_return_check(runtime, settings, context),
     ]
 
 
@@ -39,7 +41,7 @@ SERVICE = ServiceDefinition(
     metadata=metadata,
     tables=event_tables,
     migrations_dir=Path(__file__).resolve().parents[2] / "migrations",
-    routers=[ingestion.router, dossiers.router],
+    routers=[ingestion.router, dossiers.router, missions.router],
     consumers=_workers,
     on_startup=[_seed_spaces],
 )

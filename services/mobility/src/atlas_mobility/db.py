@@ -26,4 +26,5 @@ def load_models() -> None:
     """Import every table module so the metadata is complete (migrations, tests)."""
     from atlas_mobility.cases import models as _cases  # noqa: F401
     from atlas_mobility.dossiers import models as _dossiers  # noqa: F401
+    from atlas_mobility.missions import models as _missions  # noqa: F401
     from atlas_mobility.spaces import models as _spaces  # noqa: F401

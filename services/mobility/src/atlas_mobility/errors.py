@@ -47,3 +47,9 @@ class DossierNotFound(MobilityError):
     """No dossier for that mutation_id."""
 
     status_code = 404
+
+
+class MissionNotFound(MobilityError):
+    """No mission has that mission_id."""
+
+    status_code = 404

@@ -7,7 +7,7 @@ emitted under (the span of the delivery that caused it), not the one current at 
 
 Commands to the requests service are not sent one by one: they are queued per key (the HR
 partition of the mutation that issued them, so a case's commands keep their order) and leave
-as `case_commands` batches at the flush, each command carrying its mutation's trace.
+as `apply_case_commands` batches at the flush, each command carrying its mutation's trace.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class EventSink:
         for key, queued in self.commands.items():
             for start in range(0, len(queued), size):
                 batch = requests.CaseCommands(commands=queued[start : start + size])
-                self.emit(requests.CASE_COMMANDS, batch, key=key, subject=key)
+                self.emit(requests.APPLY_CASE_COMMANDS, batch, key=key, subject=key)
         self.commands = {}
 
     async def flush(self, session: AsyncSession, outbox: Outbox) -> int:

@@ -19,6 +19,10 @@ class Topics:
         return f"{self.prefix}hr.mutations.v1"
 
     @property
+    def missions(self) -> str:
+        return f"{self.prefix}hr.missions.v1"
+
+    @property
     def spaces(self) -> str:
         return f"{self.prefix}catalog.spaces.v1"
 

@@ -2,6 +2,7 @@
 
 EVENT_TOPICS = (
     "mobility.dossiers.v1",
+    "mobility.missions.v1",
     "requests.requests.v1",
     "vault.documents.v1",
     "catalog.spaces.v1",

@@ -70,7 +70,7 @@ def consumers(runtime: Runtime) -> list[Worker]:
             handlers={
                 request_events.OPEN_REQUEST: on_open,
                 request_events.CLOSE_REQUEST: on_close,
-                request_events.CASE_COMMANDS: case_commands_handler(
+                request_events.APPLY_CASE_COMMANDS: case_commands_handler(
                     runtime.outbox, settings, f"requests.commands{suffix}"
                 ),
             },

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
 import httpx
@@ -194,7 +195,116 @@ def run_demo(host: str, bootstrap: str, token: str, seed: int, timeout: float, o
 
     wait_for("the agents' notifications", notified, timeout / 2)
     print_report(platform, scenario, found, out)
+    return run_mission_demo(platform, bootstrap, seed, timeout, out)
+
+
+def mission_events(seed: int, today: date | None = None) -> tuple[list[Any], list[str]]:
+    """A departure (announced, leaves in six weeks) and a return (under way, back today)."""
+    from atlas_devstack.hrsim import PlannedEvent
+    from atlas_events.schemas import missions as ms
+
+    day = today or datetime.now(UTC).date()
+    source = "urn:atlas:rh:sirh-terre"
+    events: list[PlannedEvent] = []
+    ids = []
+    for n, (leave, back) in enumerate(((40, 160), (-120, 0))):
+        agent_id = f"{(seed * 7919 + n) % 10**10:010d}"
+        mission_id = f"OPEX-DEMO-{seed % 10**6:06d}-{n + 1}"
+        ids.append(mission_id)
+        data = {
+            "mission_id": mission_id,
+            "revision": 1,
+            "agent": {
+                "agent_id": agent_id,
+                "rank": "Sergent-chef",
+                "given_name": ("Camille", "Yanis")[n],
+                "family_name": ("Martin", "Benali")[n],
+                "email": f"agent.{agent_id}@example.fr",
+                "population": "militaire",
+            },
+            "home_commune_insee": "83137",
+            "kind": "opex",
+            "theatre": ("Opération Lynx (Estonie)", "FFDj (Djibouti)")[n],
+            "departure_date": (day + timedelta(days=leave)).isoformat(),
+            "planned_return_date": (day + timedelta(days=back)).isoformat(),
+            "household": {
+                "partner": True,
+                "children": [{"child_ref": "c1", "birth_date": "2019-05-02"}],
+            },
+            "options": {"family_contact": True, "documents_to_deposit": n == 0},
+        }
+        events.append(PlannedEvent(ms.MISSION_ANNOUNCED, source, agent_id, data))
+        if back == 0:
+            returned = {
+                "mission_id": mission_id,
+                "revision": 2,
+                "agent": {"agent_id": agent_id},
+                "return_date": day.isoformat(),
+            }
+            events.append(PlannedEvent(ms.MISSION_RETURNED, source, agent_id, returned))
+    return events, ids
+
+
+def run_mission_demo(
+    platform: Platform, bootstrap: str, seed: int, timeout: float, out: TextIO
+) -> int:
+    """Publish a departure and a return to hr.missions.v1, print the missions and their cases."""
+    from atlas_devstack.hrsim import publish
+
+    events, ids = mission_events(seed)
+    try:
+        asyncio.run(publish(events, bootstrap, topic=MISSIONS_TOPIC))
+    except Exception as exc:
+        print(f"error: publishing to {MISSIONS_TOPIC} failed: {exc!r}", file=sys.stderr)
+        return 1
+    print(f"\npublished {len(events)} mission events to {MISSIONS_TOPIC}", file=out)
+    found: dict[str, Any] = {}
+
+    def settled() -> bool:
+        for mission_id in ids:
+            found[mission_id] = platform.get("mobility", f"/v1/missions/{mission_id}")
+        return all(found.values()) and found[ids[1]]["status"] == "en_retour"
+
+    wait_for("the missions", settled, timeout / 2)
+    missions = [m for m in found.values() if m]
+    table(
+        "Missions: departures and returns (mobility)",
+        ("mission", "agent", "space", "departure", "return", "status"),
+        [
+            (
+                m["mission_id"],
+                m["agent_id"],
+                m["atlas_id"] or "(national cell)",
+                m["departure_date"],
+                m["return_date"] or f"{m['planned_return_date']} (planned)",
+                m["status"],
+            )
+            for m in missions
+        ],
+        out,
+    )
+    table(
+        "Mission cases, milestones and requests (mobility → requests)",
+        ("mission", "case", "status", "milestone", "due", "requests (prestations)"),
+        [
+            (
+                m["mission_id"] if i == 0 else "",
+                c["kind"] if i == 0 else "",
+                c["status"] if i == 0 else "",
+                step["code"],
+                step["due_date"],
+                ", ".join(c["prestation_codes"]) if i == 0 else "",
+            )
+            for m in missions
+            for c in m["cases"]
+            for i, step in enumerate(c["milestones"])
+        ],
+        out,
+    )
     return 0
+
+
+MISSIONS_TOPIC = "hr.missions.v1"
 
 
 def print_requests(platform: Platform, dossiers: Sequence[dict[str, Any]], out: TextIO) -> None:

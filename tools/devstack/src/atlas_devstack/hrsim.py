@@ -23,6 +23,14 @@ from pydantic import BaseModel
 from atlas_devstack.paths import repo_root
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.schemas import hr
+from atlas_events.schemas.missions import (
+    MISSION_AMENDED,
+    MISSION_ANNOUNCED,
+    MISSION_CANCELLED,
+    MISSION_RETURNED,
+    MissionAmended,
+    MissionAnnounced,
+)
 
 HR_TOPIC: Final = "hr.mutations.v1"
 
@@ -189,7 +197,8 @@ class PlannedEvent:
 
     @property
     def mutation_id(self) -> str:
-        return str(self.data["mutation_id"])
+        """The order the event is about: the mutation, or the mission (hr.missions.v1)."""
+        return str(self.data.get("mutation_id") or self.data["mission_id"])
 
     @property
     def revision(self) -> int:
@@ -675,6 +684,155 @@ def run_publish(
     return 0
 
 
+# ---- missions (hr.missions.v1) ------------------------------------------------------------------
+
+MISSIONS_TOPIC = "hr.missions.v1"
+# Kind, share and duration range in days (OPEX of four to six months, Sentinelle-type internal
+# missions of one to two months, embarquements of two to five).
+MISSION_KINDS: tuple[tuple[str, float, int, int], ...] = (
+    ("opex", 0.45, 120, 180),
+    ("mission_interieure", 0.25, 30, 60),
+    ("embarquement", 0.20, 60, 150),
+    ("other", 0.10, 14, 90),
+)
+THEATRES = {
+    "opex": ("Opération Lynx (Estonie)", "Opération Aigle (Roumanie)", "FFDj (Djibouti)",
+             "Opération Chammal (Irak)", "FINUL (Liban)"),
+    "mission_interieure": ("Opération Sentinelle", "Opération Harpie (Guyane)",
+                           "Renfort Vigipirate"),
+    "embarquement": ("Mission Jeanne d'Arc", "Groupe aéronaval", "Mission Corymbe"),
+    "other": ("Stage à l'étranger", "Mission de coopération"),
+}  # fmt: skip
+MISSION_PREFIXES = {"opex": "OPEX", "mission_interieure": "MINT", "embarquement": "EMBQ"}
+MISSION_CANCEL_REASONS = (
+    "Mission annulée par l'état-major",
+    "Désignation reportée",
+    "Inaptitude temporaire",
+)
+MISSION_AMEND_SHARE = 0.10
+MISSION_CANCEL_SHARE = 0.04
+MISSION_UNDER_WAY_SHARE = 0.30  # already left: some are back, a few overdue (never reported)
+MISSION_RETURN_REPORTED_SHARE = 0.9
+
+
+def generate_missions(
+    count: int,
+    *,
+    seed: int | None = None,
+    today: date | None = None,
+    garrisons: Sequence[Garrison] | None = None,
+) -> list[PlannedEvent]:
+    """`count` announced missions, plus amendments, cancellations and returns as later
+    revisions: the household and home commune drawn as for mutations (the garrison's)."""
+    generator = PlanGenerator(
+        garrisons or load_garrisons(), seed=seed, today=today, unresolved_ratio=0.005
+    )
+    rng, day = generator.rng, generator.today
+    announced: list[PlannedEvent] = []
+    later: list[PlannedEvent] = []
+    for n in range(count):
+        draft = generator.announce()
+        base = draft.snapshot
+        kind, _, shortest, longest = _weighted(rng, MISSION_KINDS, [k[1] for k in MISSION_KINDS])
+        under_way = rng.random() < MISSION_UNDER_WAY_SHARE
+        leave = day + timedelta(days=rng.randint(-200, -5) if under_way else rng.randint(10, 120))
+        back = leave + timedelta(days=rng.randint(shortest, longest))
+        prefix = MISSION_PREFIXES.get(kind, "MISS")
+        mission_id = f"{prefix}-{leave.year}-{n + 1:06d}-{rng.randrange(16**4):04X}"
+        snapshot: dict[str, Any] = {
+            "mission_id": mission_id,
+            "revision": 1,
+            "agent": base["agent"],
+            "home_commune_insee": base["destination"]["commune_insee"],
+            "kind": kind,
+            "theatre": rng.choice(THEATRES[kind]),
+            "departure_date": leave.isoformat(),
+            "planned_return_date": back.isoformat(),
+            "household": base["household"],
+            "options": {
+                "family_contact": rng.random() < 0.7,
+                "documents_to_deposit": rng.random() < 0.4,
+            },
+        }
+        source, key = draft.branch.source, str(base["agent"]["agent_id"])
+        announced.append(
+            PlannedEvent(MISSION_ANNOUNCED, source, key, _validated_mission(MISSION_ANNOUNCED,
+                                                                            snapshot))
+        )  # fmt: skip
+        revision = 1
+        if not under_way and rng.random() < MISSION_CANCEL_SHARE:
+            revision += 1
+            reason = rng.choice(MISSION_CANCEL_REASONS)
+            data = {"mission_id": mission_id, "revision": revision, "agent": {"agent_id": key},
+                    "reason": reason}  # fmt: skip
+            later.append(PlannedEvent(MISSION_CANCELLED, source, key, data))
+            continue
+        if rng.random() < MISSION_AMEND_SHARE:
+            revision += 1
+            back = back + timedelta(days=rng.choice((-21, -14, 14, 30, 45)))
+            back = max(back, leave)
+            amended = {**snapshot, "revision": revision, "planned_return_date": back.isoformat()}
+            later.append(
+                PlannedEvent(MISSION_AMENDED, source, key, _validated_mission(MISSION_AMENDED,
+                                                                              amended))
+            )  # fmt: skip
+        if back < day and rng.random() < MISSION_RETURN_REPORTED_SHARE:
+            revision += 1
+            actual = min(day, back + timedelta(days=rng.randint(-3, 3)))
+            data = {"mission_id": mission_id, "revision": revision, "agent": {"agent_id": key},
+                    "return_date": actual.isoformat()}  # fmt: skip
+            later.append(PlannedEvent(MISSION_RETURNED, source, key, data))
+    return announced + later
+
+
+def _validated_mission(ce_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    models: dict[str, type[BaseModel]] = {
+        MISSION_ANNOUNCED: MissionAnnounced,
+        MISSION_AMENDED: MissionAmended,
+    }
+    return models[ce_type].model_validate(data).model_dump(mode="json", exclude_none=True)
+
+
+def describe_missions(events: Sequence[PlannedEvent]) -> str:
+    kinds: dict[str, int] = {}
+    for e in events:
+        if e.type == MISSION_ANNOUNCED:
+            kinds[e.data["kind"]] = kinds.get(e.data["kind"], 0) + 1
+    count = {t: sum(1 for e in events if e.type == t) for t in
+             (MISSION_AMENDED, MISSION_CANCELLED, MISSION_RETURNED)}  # fmt: skip
+    mix = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return (
+        f"{sum(kinds.values())} missions ({mix}), {count[MISSION_AMENDED]} amendments, "
+        f"{count[MISSION_CANCELLED]} cancellations, {count[MISSION_RETURNED]} returns"
+    )
+
+
+def run_publish_missions(
+    *,
+    count: int,
+    bootstrap: str,
+    topic: str = MISSIONS_TOPIC,
+    seed: int | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """`atlas hr publish --missions N`: generate missions, publish with a progress bar."""
+    err = stderr if stderr is not None else sys.stderr
+    if seed is None:
+        seed = uuid.uuid4().int % 10**9
+    events = generate_missions(count, seed=seed)
+    print(f"missions (seed {seed}): {describe_missions(events)}", file=err)
+    bar = ProgressBar(len(events), err)
+    try:
+        result = asyncio.run(publish(events, bootstrap, topic=topic, on_sent=bar.advance))
+    except Exception as exc:
+        bar.close()
+        print(f"error: publishing to {topic} at {bootstrap} failed: {exc!r}", file=err)
+        return 1
+    bar.close()
+    print(f"published {len(events)} events to {topic} in {result.seconds:.1f} s", file=err)
+    return 0
+
+
 __all__ = [
     "HR_TOPIC",
     "DraftMutation",
@@ -684,9 +842,11 @@ __all__ = [
     "ProgressBar",
     "PublishResult",
     "describe_plan",
+    "generate_missions",
     "generate_plan",
     "load_garrisons",
     "planned",
     "publish",
     "run_publish",
+    "run_publish_missions",
 ]

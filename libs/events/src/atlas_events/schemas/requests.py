@@ -27,7 +27,7 @@ REQUEST_SLA_BREACHED: Final = "fr.defense.atlas.requests.request.sla_breached.v1
 REQUEST_MESSAGE_POSTED: Final = "fr.defense.atlas.requests.request.message_posted.v1"
 OPEN_REQUEST: Final = "fr.defense.atlas.requests.open_request.v1"
 CLOSE_REQUEST: Final = "fr.defense.atlas.requests.close_request.v1"
-CASE_COMMANDS: Final = "fr.defense.atlas.requests.case_commands.v1"
+APPLY_CASE_COMMANDS: Final = "fr.defense.atlas.requests.apply_case_commands.v1"
 # Commands in one batch: an HR batch of 500 mutations opens about a thousand requests, sent as a
 # few messages of at most this many (about 150 KB each, far below what Kafka takes).
 MAX_BATCHED_COMMANDS: Final = 250
@@ -47,6 +47,7 @@ RequestStatus = Annotated[
         )
     ),
 ]
+MissionCaseKind = Literal["depart_mission", "retour_mission"]
 RequestId = Annotated[EntityId, Field(description="Identifier of the request.")]
 StaffId = Annotated[ShortText, Field(description="Subject (sub claim) of a staff member.")]
 
@@ -255,7 +256,9 @@ class OpenRequest(EventData):
     channel: RequestChannel = Field(default="anticipation", description="Channel to record.")
     title: ShortText = Field(description="Short title of the request (French).")
     mutation_id: MutationId | None = Field(default=None, description="The mutation, if any.")
-    case_kind: CaseKind | None = Field(default=None, description="Kind of the handler case.")
+    case_kind: CaseKind | MissionCaseKind | None = Field(
+        default=None, description="Kind of the handler case (mobility or mission case)."
+    )
     due_at: AwareDatetime | None = Field(default=None, description="When it should be handled by.")
     requested_at: AwareDatetime = Field(description="When the command was issued.")
     request_id: RequestId | None = Field(

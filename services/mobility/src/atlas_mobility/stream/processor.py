@@ -47,6 +47,7 @@ from atlas_mobility.config import MobilitySettings
 from atlas_mobility.context import MobilityContext
 from atlas_mobility.dossiers.service import DossierDecision
 from atlas_mobility.events import EventSink
+from atlas_mobility.missions.service import apply_missions
 from atlas_mobility.spaces.service import SpaceDirectory
 
 log = structlog.get_logger(__name__)
@@ -136,6 +137,7 @@ class StreamProcessor:
 
     def specs(self) -> list[AgentSpec]:
         topics = self.context.topics
+        registry = self.context.registry
         return [
             AgentSpec(
                 "ingest",
@@ -143,6 +145,13 @@ class StreamProcessor:
                 frozenset({hr.MUTATION_ANNOUNCED, hr.MUTATION_AMENDED, hr.MUTATION_CANCELLED}),
                 self._apply_hr,
                 dedupe=False,  # the revision is the natural key; redeliveries are recorded
+            ),
+            AgentSpec(
+                "missions",
+                topics.missions,
+                frozenset(e.type for e in registry.topic(topics.missions).events),
+                apply_missions(self.context),
+                dedupe=False,  # (mission_id, revision) is the natural key, as for mutations
             ),
             AgentSpec(
                 "requests",

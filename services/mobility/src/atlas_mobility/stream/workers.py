@@ -13,6 +13,7 @@ from atlas_mobility import metrics
 from atlas_mobility.cases.reminders import emit_reminders
 from atlas_mobility.config import MobilitySettings
 from atlas_mobility.context import MobilityContext
+from atlas_mobility.missions.service import MissionDesk
 from atlas_mobility.stream.processor import StreamProcessor
 
 log = structlog.get_logger(__name__)
@@ -73,3 +74,24 @@ def reminder_scheduler(
         return total
 
     return PeriodicTask("mobility.reminders", settings.reminder_interval_seconds, tick)
+
+
+def mission_return_check(
+    runtime: Runtime, settings: MobilitySettings, context: MobilityContext
+) -> PeriodicTask:
+    """Flags, once, each mission whose planned return date passed with no returned event."""
+
+    async def tick() -> int:
+        total = 0
+        while True:
+            sink = context.sink()
+            async with runtime.db.transaction() as session:
+                flagged = await MissionDesk(session, context, sink).flag_missing_returns(
+                    limit=REMINDER_BATCH
+                )
+                await sink.flush(session, runtime.outbox)  # the commit wakes the relay
+            total += flagged
+            if flagged < REMINDER_BATCH:
+                return total
+
+    return PeriodicTask("mobility.mission-returns", settings.reminder_interval_seconds, tick)

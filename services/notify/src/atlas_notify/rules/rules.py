@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.consumer import Delivery
 from atlas_events.errors import PermanentError
-from atlas_events.schemas import catalog, hr, mobility, notify, requests, vault
+from atlas_events.schemas import catalog, hr, missions, mobility, notify, requests, vault
 from atlas_events.schemas.notify import Recipient
 from atlas_notify.db import as_utc, utcnow
 from atlas_notify.directory.models import SpaceName
@@ -318,6 +318,77 @@ async def hr_mutation(session: AsyncSession, d: Delivery) -> list[Send]:
     return []
 
 
+MISSION_KINDS = {
+    "opex": "OPEX",
+    "mission_interieure": "mission intérieure",
+    "embarquement": "embarquement",
+    "other": "mission",
+}
+
+
+def _mission_params(
+    data: missions.MissionOpened | missions.MissionReturnOpened | missions.MissionReturnOverdue,
+) -> dict[str, str]:
+    return {
+        "mission_id": data.mission_id,
+        "kind": MISSION_KINDS.get(data.kind, data.kind),
+        "departure_date": fr_date(data.departure_date),
+        "planned_return_date": fr_date(data.planned_return_date),
+    }
+
+
+async def mission_opened(session: AsyncSession, d: Delivery) -> list[Send]:
+    """The agent leaving on mission (e-mail), and the home space's staff."""
+    data = d.data
+    assert isinstance(data, missions.MissionOpened)
+    await _remember_contact(session, d.event.id, data)
+    params = {**_mission_params(data), "space": await space_label(session, data.atlas_id)}
+    sends = [
+        Send(agent(data.agent_id), "mobility.mission_opened", params, AGENT_CHANNELS,
+             data.mission_id)
+    ]  # fmt: skip
+    if data.atlas_id:
+        sends.append(
+            Send(
+                space(data.atlas_id),
+                "mobility.mission_opened_staff",
+                {**params, "agent_id": data.agent_id},
+                STAFF_CHANNELS,
+                data.mission_id,
+            )
+        )
+    return sends
+
+
+async def mission_return_opened(session: AsyncSession, d: Delivery) -> list[Send]:
+    """The agent back from mission: the return case is open at the home space."""
+    data = d.data
+    assert isinstance(data, missions.MissionReturnOpened)
+    await _remember_contact(session, d.event.id, data)
+    params = {
+        **_mission_params(data),
+        "space": await space_label(session, data.atlas_id),
+        "return_date": fr_date(data.return_date),
+    }
+    return [
+        Send(agent(data.agent_id), "mobility.mission_return_opened", params, AGENT_CHANNELS,
+             f"{data.mission_id}:retour")
+    ]  # fmt: skip
+
+
+async def mission_return_overdue(session: AsyncSession, d: Delivery) -> list[Send]:
+    """The home space's staff: a planned return passed with no returned event."""
+    data = d.data
+    assert isinstance(data, missions.MissionReturnOverdue)
+    if not data.atlas_id:
+        return []
+    params = {**_mission_params(data), "agent_id": data.agent_id}
+    return [
+        Send(space(data.atlas_id), "mobility.mission_return_overdue_staff", params,
+             STAFF_CHANNELS, data.mission_id)
+    ]  # fmt: skip
+
+
 def rules(stale_crisis: timedelta) -> dict[str, Rule]:
     return {
         mobility.DOSSIER_OPENED: dossier_opened,
@@ -331,6 +402,9 @@ def rules(stale_crisis: timedelta) -> dict[str, Rule]:
         catalog.SPACE_CRISIS_MODE_CHANGED: crisis_mode_changed(stale_crisis),
         hr.MUTATION_ANNOUNCED: hr_mutation,
         hr.MUTATION_AMENDED: hr_mutation,
+        missions.MISSION_OPENED: mission_opened,
+        missions.MISSION_RETURN_OPENED: mission_return_opened,
+        missions.MISSION_RETURN_OVERDUE: mission_return_overdue,
     }
 
 

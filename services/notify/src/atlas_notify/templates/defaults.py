@@ -8,6 +8,96 @@ _SIGNATURE = (
 )
 
 DEFAULT_TEMPLATES: dict[str, TemplateCreate] = {
+    "mobility.mission_opened": TemplateCreate(
+        category="mobility",
+        description="À l'agent : son départ en mission est préparé à l'espace ATLAS du domicile.",
+        variables={
+            "mission_id": "OPEX-2027-000731",
+            "kind": "OPEX",
+            "departure_date": "01/03/2027",
+            "planned_return_date": "15/07/2027",
+            "space": "ATLAS de Toulon",
+        },
+        email_subject="Votre départ en mission : l'espace ATLAS accompagne votre famille",
+        email_body=(
+            "Bonjour,\n\nVotre départ en mission ({{ kind }}) du {{ departure_date }} a été reçu"
+            " (référence {{ mission_id }}). L'espace {{ space }} ouvre un dossier de départ :"
+            " procuration et dossier administratif, contact de la famille, dernière vérification"
+            " avant le départ.\nPendant la mission, votre famille peut s'adresser à l'espace, qui"
+            " fera les démarches en votre nom. Retour prévu le {{ planned_return_date }}."
+            + _SIGNATURE
+        ),
+        sms_body=(
+            "ATLAS : votre depart en mission du {{ departure_date }} est prepare a {{ space }}."
+        ),
+        in_app_title="Votre départ en mission est préparé",
+        in_app_body=(
+            "L'espace {{ space }} prépare votre départ ({{ kind }}) du {{ departure_date }}"
+            " et reste le contact de votre famille."
+        ),
+    ),
+    "mobility.mission_opened_staff": TemplateCreate(
+        category="mobility",
+        description="Au personnel de l'espace : un départ en mission est annoncé.",
+        variables={
+            "mission_id": "OPEX-2027-000731",
+            "kind": "OPEX",
+            "agent_id": "2019123456",
+            "departure_date": "01/03/2027",
+            "planned_return_date": "15/07/2027",
+            "space": "ATLAS de Toulon",
+        },
+        email_subject="Départ en mission annoncé : {{ mission_id }}",
+        email_body=(
+            "Un départ en mission ({{ kind }}) est annoncé pour l'agent {{ agent_id }} le"
+            " {{ departure_date }}, retour prévu le {{ planned_return_date }}. Les demandes sont"
+            " dans la file de {{ space }}." + _SIGNATURE
+        ),
+        in_app_title="Départ en mission annoncé",
+        in_app_body="Agent {{ agent_id }} : départ le {{ departure_date }} ({{ kind }}).",
+    ),
+    "mobility.mission_return_opened": TemplateCreate(
+        category="mobility",
+        description="À l'agent : son dossier de retour de mission est ouvert.",
+        variables={
+            "mission_id": "OPEX-2027-000731",
+            "kind": "OPEX",
+            "departure_date": "01/03/2027",
+            "planned_return_date": "15/07/2027",
+            "return_date": "14/07/2027",
+            "space": "ATLAS de Toulon",
+        },
+        email_subject="Votre retour de mission : vos démarches à l'espace ATLAS",
+        email_body=(
+            "Bonjour,\n\nBon retour. L'espace {{ space }} a ouvert votre dossier de retour de"
+            " mission ({{ kind }}, retour le {{ return_date }}) : formalités de retour, mise à"
+            " jour de vos droits et congés de fin de mission." + _SIGNATURE
+        ),
+        sms_body="ATLAS : votre dossier de retour de mission est ouvert a {{ space }}.",
+        in_app_title="Votre dossier de retour de mission est ouvert",
+        in_app_body=(
+            "Formalités de retour, droits et congés : l'espace {{ space }} vous accompagne."
+        ),
+    ),
+    "mobility.mission_return_overdue_staff": TemplateCreate(
+        category="mobility",
+        description="Au personnel de l'espace : un retour de mission prévu n'a pas été signalé.",
+        variables={
+            "mission_id": "OPEX-2027-000731",
+            "kind": "OPEX",
+            "agent_id": "2019123456",
+            "departure_date": "01/03/2027",
+            "planned_return_date": "15/07/2027",
+        },
+        email_subject="Retour de mission non signalé : {{ mission_id }}",
+        email_body=(
+            "Le retour de l'agent {{ agent_id }} ({{ kind }}), prévu le {{ planned_return_date }},"
+            " n'a pas été signalé par les RH. Une demande est ouverte dans votre file : vérifiez"
+            " auprès de la famille." + _SIGNATURE
+        ),
+        in_app_title="Retour de mission non signalé",
+        in_app_body="Agent {{ agent_id }} : retour prévu le {{ planned_return_date }} non signalé.",
+    ),
     "mobility.dossier_opened": TemplateCreate(
         category="mobility",
         description="À l'agent : son dossier de mobilité est ouvert.",

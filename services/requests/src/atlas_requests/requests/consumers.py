@@ -1,6 +1,6 @@
 """Consumer of mobility's commands: open and close a handler case's request, idempotently.
 
-Commands come one per message (keyed by case) or as `case_commands` batches (keyed by the HR
+Commands come one per message (keyed by case) or as `apply_case_commands` batches (keyed by the HR
 partition their mutations come from). A batch is applied in order in its message's transaction,
 with bulk statements for its runs of open_request; each command gets a span in its own
 mutation's trace, linked to the span of the message that carried it.
@@ -68,7 +68,7 @@ def open_batch_handler(outbox: Outbox, settings: RequestsSettings, consumer: str
 
 
 def case_commands_handler(outbox: Outbox, settings: RequestsSettings, consumer: str) -> Handler:
-    """The case_commands handler: a batch of commands, in order, in the message's transaction."""
+    """The apply_case_commands handler: a batch of commands, in order, in the message's transaction."""
 
     async def on_case_commands(session: AsyncSession, delivery: Delivery) -> None:
         assert isinstance(delivery.data, CaseCommands)

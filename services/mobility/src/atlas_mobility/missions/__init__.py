@@ -1,0 +1,1 @@
+"""Departures on and returns from mission (OPEX, mission intérieure, embarquement)."""
