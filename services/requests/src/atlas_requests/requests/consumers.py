@@ -68,7 +68,7 @@ def open_batch_handler(outbox: Outbox, settings: RequestsSettings, consumer: str
 
 
 def case_commands_handler(outbox: Outbox, settings: RequestsSettings, consumer: str) -> Handler:
-    """The apply_case_commands handler: a batch of commands, in order, in the message's transaction."""
+    """The apply_case_commands handler: a batch of commands, in order, in one transaction."""
 
     async def on_case_commands(session: AsyncSession, delivery: Delivery) -> None:
         assert isinstance(delivery.data, CaseCommands)
