@@ -110,8 +110,10 @@ def test_mission_announced_to_email_to_proxy_request_to_return_case(
 
     def file_by_proxy() -> httpx.Response | None:
         response = staff.post(platform.url("requests", "/v1/requests"), json=proxy_request)
-        # The requests service learns the spaces from catalog.spaces.v1: it may not have yet.
-        return None if response.json().get("error") == "SpaceNotFound" else response
+        # The requests service learns the spaces and prestations from the catalog's topics: its
+        # replica may not hold them yet (commands are taken before, on the case's word).
+        not_yet = ("SpaceNotFound", "UnknownPrestation")
+        return None if response.json().get("error") in not_yet else response
 
     filed = poll("the proxy request", file_by_proxy, timeout=30)
     assert filed.status_code == 201, filed.text
