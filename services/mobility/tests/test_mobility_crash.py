@@ -83,6 +83,25 @@ async def publish_mutations(bootstrap: str, topic: str, n: int) -> None:
         await producer.stop()
 
 
+async def finish_with_a_second_worker(
+    env: dict[str, str], log: Path, db: Database, *, mutations: int
+) -> None:
+    """Start a worker after the first was killed; stop it once every mutation and its two
+    cases are in the database."""
+    second = start_worker(env, log)
+    try:
+
+        async def done() -> bool:
+            dossiers = await count(db, "SELECT count(*) FROM mobility_dossiers")
+            cases = await count(db, "SELECT count(*) FROM mobility_cases")
+            return dossiers == mutations and cases == 2 * mutations
+
+        await wait_until(done, timeout=120, interval=0.2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+
+
 async def applied_twice(db: Database) -> tuple[int, int]:
     """Mutations with a kind of case twice, and with an event applied twice."""
     per_kind = await count(
@@ -119,18 +138,7 @@ async def test_worker_killed_mid_batch_and_restarted_applies_each_mutation_once(
         at_kill = await count(db, "SELECT count(*) FROM mobility_dossiers")
         assert 0 < seen <= at_kill < N, f"the kill came too late to be mid-run ({at_kill}/{N})"
 
-        second = start_worker(env, log)
-        try:
-
-            async def done() -> bool:
-                dossiers = await count(db, "SELECT count(*) FROM mobility_dossiers")
-                cases = await count(db, "SELECT count(*) FROM mobility_cases")
-                return dossiers == N and cases == 2 * N
-
-            await wait_until(done, timeout=120, interval=0.2)
-        finally:
-            second.send_signal(signal.SIGTERM)
-            second.wait(30)
+        await finish_with_a_second_worker(env, log, db, mutations=N)
     finally:
         if first.poll() is None:
             first.kill()
@@ -193,18 +201,7 @@ async def test_sigkill_after_batch_commits_before_offsets_rereads_and_applies_no
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         applied_before = await count(db, "SELECT count(*) FROM mobility_dossiers")
-        second = start_worker(env, log)
-        try:
-
-            async def done() -> bool:
-                dossiers = await count(db, "SELECT count(*) FROM mobility_dossiers")
-                cases = await count(db, "SELECT count(*) FROM mobility_cases")
-                return dossiers == n and cases == 2 * n
-
-            await wait_until(done, timeout=120, interval=0.2)
-        finally:
-            second.send_signal(signal.SIGTERM)
-            second.wait(30)
+        await finish_with_a_second_worker(env, log, db, mutations=n)
     finally:
         if first.poll() is None:
             first.kill()

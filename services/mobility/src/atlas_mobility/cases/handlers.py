@@ -68,7 +68,25 @@ class Handler:
         }
 
 
-class LogementHandler(Handler):
+class SimpleHandler(Handler):
+    """A case whose steps count back from the report date (logement, déménagement)."""
+
+    def __init__(self, policy: pol.SimpleCasePolicy) -> None:
+        self.policy = policy
+
+    def _planned(self, data: hr.MutationSnapshot, placement: Placement) -> dict[str, object]:
+        """What the case holds besides the common fields: milestones, prestation, title."""
+        return {
+            **self._common(data, placement),
+            "milestones": _milestones(
+                pol.plan_simple(self.policy, data.report_date, placement.variant)
+            ),
+            "prestation_code": self.policy.prestation_code,
+            "title": _title(self.policy.title, placement.place),
+        }
+
+
+class LogementHandler(SimpleHandler):
     """Housing: when the snapshot says the agent needs it."""
 
     kind = "logement"
@@ -77,21 +95,13 @@ class LogementHandler(Handler):
     closed = mobility.LOGEMENT_CASE_CLOSED
     relevant = frozenset({"destination", "report_date", "household", "agent"})
 
-    def __init__(self, policy: pol.SimpleCasePolicy) -> None:
-        self.policy = policy
-
     def work_item(
         self, data: hr.MutationSnapshot, placement: Placement
     ) -> mobility.LogementCase | None:
         if not data.needs.housing:
             return None
         return mobility.LogementCase(
-            **self._common(data, placement),
-            milestones=_milestones(
-                pol.plan_simple(self.policy, data.report_date, placement.variant)
-            ),
-            prestation_code=self.policy.prestation_code,
-            title=_title(self.policy.title, placement.place),
+            **self._planned(data, placement),
             partner=data.household.partner,
             children_count=len(data.household.children),
         )
@@ -138,7 +148,7 @@ class ScolariteHandler(Handler):
         )
 
 
-class DemenagementHandler(Handler):
+class DemenagementHandler(SimpleHandler):
     """Moving: when the snapshot says the household moves."""
 
     kind = "demenagement"
@@ -147,21 +157,13 @@ class DemenagementHandler(Handler):
     closed = mobility.DEMENAGEMENT_CASE_CLOSED
     relevant = frozenset({"destination", "report_date", "origin", "agent"})
 
-    def __init__(self, policy: pol.SimpleCasePolicy) -> None:
-        self.policy = policy
-
     def work_item(
         self, data: hr.MutationSnapshot, placement: Placement
     ) -> mobility.DemenagementCase | None:
         if not data.needs.move:
             return None
         return mobility.DemenagementCase(
-            **self._common(data, placement),
-            milestones=_milestones(
-                pol.plan_simple(self.policy, data.report_date, placement.variant)
-            ),
-            prestation_code=self.policy.prestation_code,
-            title=_title(self.policy.title, placement.place),
+            **self._planned(data, placement),
             origin_commune_insee=data.origin.commune_insee if data.origin else None,
         )
 
