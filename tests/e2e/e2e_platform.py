@@ -26,12 +26,13 @@ import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from atlas_devstack.run import ProcessSpec, Supervisor, build_specs
+from atlas_devstack.run import OPS_TABLE, PROCESS_TABLE, ProcessSpec, Supervisor, build_specs
 from atlas_events.auth import LocalSigningKey, Role
 from atlas_events.kafka import ensure_topics
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("catalog", "requests", "mobility", "notify", "vault")
+DASHBOARD = "dashboard"
 MOBILITY_WORKER = "mobility-worker"
 T = TypeVar("T")
 
@@ -160,6 +161,7 @@ def start_platform(
     *,
     extra_env: Mapping[str, Mapping[str, str]] | None = None,
     separate_mobility_worker: bool = False,
+    dashboard: bool = False,
     ready_timeout: float = 90,
 ) -> Iterator[Platform]:
     """Start the five services (each its own process and database) and stop them on exit.
@@ -167,14 +169,18 @@ def start_platform(
     `database_url(service)` gives the database of each service. With `separate_mobility_worker`
     the mobility API runs without workers and `mobility-worker` (`python -m atlas_mobility.worker`,
     the deployment's worker) runs the stream, reminders and relay: a process a test can kill.
+    With `dashboard` the ops dashboard runs too, as `make run` starts it (`Platform.url("dashboard",
+    ...)`).
     """
     key = LocalSigningKey.load_or_create(home / "keys" / "jwt-ed25519.pem")
     asyncio.run(ensure_topics(bootstrap))  # what `make run` does before the services
-    ports = {name: free_port() for name in SERVICES}
+    table = PROCESS_TABLE + (OPS_TABLE if dashboard else ())
+    names = [entry.name for entry in table]
+    ports = {name: free_port() for name in names}
     extra = {name: dict(values) for name, values in (extra_env or {}).items()}
-    urls = {name: database_url(name) for name in SERVICES}
+    urls = {name: database_url(name) for name in names}
     specs: list[ProcessSpec] = []
-    for spec in build_specs(REPO, bootstrap, home / "data"):
+    for spec in build_specs(REPO, bootstrap, home / "data", table):
         prefix = f"ATLAS_{spec.name.upper()}_"
         url = f"http://127.0.0.1:{ports[spec.name]}"
         env = {

@@ -104,3 +104,13 @@ async def test_bad_board_input(rq: RequestsApp) -> None:
         404,
         json={"consent": True},
     )
+
+
+async def test_level_longer_than_its_column_is_refused_not_a_server_error(rq: RequestsApp) -> None:
+    # Found by the API fuzzing: a 59-character level passed the API's 60-character limit of a
+    # subject, then overflowed the 40-character column (500, nothing written).
+    level = "0" * 41
+    bad = await _post(rq, "2019600011", 422, kind="offer", level=level, commune_insee="83137")
+    assert bad["detail"][0]["field"] == "level"
+    fits = await _post(rq, "2019600011", kind="offer", level="0" * 40, commune_insee="83137")
+    assert fits["post"]["level"] == "0" * 40

@@ -85,6 +85,24 @@ def error_responses(*errors: type[AtlasError]) -> dict[int | str, dict[str, Any]
     }
 
 
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on the request's path (for `Allow`).
+
+    Starlette's 405 names only the methods of the first route matching the path, while FastAPI
+    registers one route per method: GET and POST on one path are two routes.
+    """
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(path):
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods - {"HEAD"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every refusal as JSON with a name and a detail, never a bare 500 page."""
 
@@ -105,14 +123,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "ValidationError", "detail": problems}, status_code=422)
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            # FastAPI's answer to a body that is not JSON at all (not even UTF-8): the same
+            # documented 422 as a body of the wrong shape, not an undocumented 400.
+            problem = {"field": "", "message": "the body is not valid JSON", "type": "json_invalid"}
+            return JSONResponse({"error": "ValidationError", "detail": [problem]}, status_code=422)
         name = {404: "NotFound", 405: "MethodNotAllowed", 401: "NotAuthenticated"}.get(
             exc.status_code, "HTTPError"
         )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(
-            {"error": name, "detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"error": name, "detail": exc.detail}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(Exception)

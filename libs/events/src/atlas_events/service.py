@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -27,6 +28,7 @@ from atlas_events.db import Database
 from atlas_events.errors import install_error_handlers
 from atlas_events.kafka import KafkaProbe, client_options
 from atlas_events.logging import configure_logging
+from atlas_events.openapi import install_openapi
 from atlas_events.outbox import EventTables, Outbox, OutboxRelay
 from atlas_events.registry import prefixed_registry
 from atlas_events.retention import prune_event_tables
@@ -45,6 +47,7 @@ HTTP_DURATION = Histogram(
 
 WorkerFactory = Callable[["Runtime"], Sequence[Worker]]
 StartupHook = Callable[["Runtime"], Awaitable[None]]
+OpenAPIRefinement = Callable[[dict[str, Any], "Runtime"], None]
 T = TypeVar("T")
 
 
@@ -66,6 +69,9 @@ class ServiceDefinition:
     middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
     """The service's own ASGI middleware, innermost first; they run inside the kit's tracing and
     request metrics, so what they answer themselves is still traced and measured."""
+    openapi: Sequence[OpenAPIRefinement] = ()
+    """Edits of the published OpenAPI document from what the service knows at run time (the
+    catalog's vocabularies, say), applied once when /openapi.json is first built."""
 
 
 class Runtime:
@@ -322,6 +328,7 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     app.state.runtime = runtime
     app.state.auth = CachingVerifier(runtime.verifier)
     install_error_handlers(app)
+    install_openapi(app, [partial(refine, runtime=runtime) for refine in service.openapi])
 
     for middleware in service.middleware:
         app.add_middleware(middleware)

@@ -8,6 +8,7 @@ import atlas_catalog
 from atlas_catalog.config import CatalogSettings
 from atlas_catalog.crisis.endpoints import router as crisis_router
 from atlas_catalog.db import event_tables, metadata
+from atlas_catalog.openapi import refine_openapi
 from atlas_catalog.prestations.endpoints import router as prestations_router
 from atlas_catalog.reference.startup import on_startup
 from atlas_catalog.search.fastpath import CachedSearch
@@ -25,6 +26,7 @@ SERVICE = ServiceDefinition(
     routers=[prestations_router, spaces_router, crisis_router],
     on_startup=[on_startup],
     middleware=[CachedSearch],
+    openapi=[refine_openapi],
 )
 
 

@@ -66,7 +66,13 @@ async def list_spaces(
 async def resolve_space(
     _: CurrentPrincipal,
     service: ServiceDep,
-    commune_insee: Annotated[str, Query(min_length=1, max_length=10)],
+    commune_insee: Annotated[
+        str,
+        Query(
+            pattern=r"^\s*(?:[0-9]{2}|2[ABab])[0-9]{3}\s*$",
+            description="INSEE commune code, e.g. 83137 or 2A004 (case and spaces around ignored)",
+        ),
+    ],
 ) -> ResolvedSpace:
     """The commune's own space, else the space whose covers list it, else its département's
     default space; 404 when none covers it, 422 for a malformed code."""

@@ -12,6 +12,9 @@ from atlas_events.schemas._base import InseeCode
 Subject = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=60)
 ]
+Level = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=40)
+]
 
 
 class PostCreate(BaseModel):
@@ -19,7 +22,7 @@ class PostCreate(BaseModel):
 
     kind: Literal["offer", "need"]
     subject: Subject = Field(description="What: mathematiques, francais, courses, compagnie…")
-    level: Subject | None = Field(default=None, description="e.g. primaire, college, lycee.")
+    level: Level | None = Field(default=None, description="e.g. primaire, college, lycee.")
     commune_insee: InseeCode
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     contact: Annotated[
