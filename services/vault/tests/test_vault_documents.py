@@ -280,3 +280,48 @@ async def test_unknown_or_malformed_ids_and_parameters_are_named(
         assert page.json()["detail"][0]["field"] == "query.after"
         too_many = await vault.client.get("/v1/journal", params={"limit": 5000}, headers=owner)
         assert too_many.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        ("reseal", "chunk 1: authentication tag mismatch"),
+        ("sha256", "plaintext digest differs from the deposit"),
+        ("size_bytes", "16384 plaintext bytes, 10 recorded"),
+        ("chunk_count", "4 chunks found, 2 expected"),
+        ("chunk_size", "chunk 0: authentication tag mismatch"),
+    ],
+)
+async def test_what_only_decryption_finds_is_refused_before_a_byte_is_sent(
+    tmp_path: Path, database_url: Callable[[], str], clamd, edit: str, named: str
+) -> None:
+    """Regression: the digest matched, so the download answered 200 and then cut the connection
+    (no error to read, document left available); it must answer 409 naming the check."""
+    data = bytes(range(256)) * 64  # 4 chunks of 4 KiB
+    async with start_vault(tmp_path, database_url(), clamd_address=clamd.address) as vault:
+        doc_id = await vault.deposited(data)
+        async with vault.db.engine.begin() as conn:
+            if edit == "reseal":  # bytes altered and the row's digest rewritten to match
+                blob = await vault.blob_path(doc_id)
+                raw = bytearray(blob.read_bytes())
+                raw[4096 + 28 + 100] ^= 0x80
+                blob.write_bytes(bytes(raw))
+                statement = "UPDATE vault_documents SET ciphertext_sha256 = :value"
+                value: object = hashlib.sha256(raw).hexdigest()
+            else:
+                statement = f"UPDATE vault_documents SET {edit} = :value"  # noqa: S608
+                value = {"sha256": "0" * 64, "size_bytes": 10, "chunk_count": 2}.get(edit, 1024)
+            await conn.execute(text(statement), {"value": value})
+        read = await vault.client.get(f"/v1/documents/{doc_id}/content", headers=vault.owner())
+        assert read.status_code == 409, read.content[:200]
+        assert read.json()["error"] == "DocumentCorrupted"
+        assert named in read.json()["detail"]
+        meta = await vault.client.get(f"/v1/documents/{doc_id}", headers=vault.owner())
+        assert meta.json()["status"] == "corrupted"
+        async with vault.db.engine.connect() as conn:
+            alarm = (
+                await conn.execute(
+                    text("SELECT detail FROM vault_journal WHERE action = 'integrity_failed'")
+                )
+            ).scalar_one()
+        assert named in alarm["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -12,9 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
 from vault_factories import DOCUMENTS_TOPIC, STAFF, start_vault, wait_for_event
 
-from atlas_vault.verify import verify_export
+from atlas_vault.verify import verify_export, verify_store
 
 
 def _verify_cli(archive: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -146,3 +148,40 @@ async def test_scheduled_integrity_check_reports_a_corrupted_blob(
         assert (
             await vault.client.post("/v1/admin/integrity-check", headers=vault.owner())
         ).status_code == 403
+
+
+async def test_the_store_verifier_names_each_broken_record(
+    tmp_path: Path, database_url: Callable[[], str], clamd
+) -> None:
+    async with start_vault(tmp_path, database_url(), clamd_address=clamd.address) as vault:
+        healthy = await vault.deposited(b"sain" * 3000)
+        damaged = await vault.deposited(b"abime" * 3000)
+        intact = await asyncio.to_thread(verify_store, vault.settings)
+        assert intact.ok, intact.problems
+        assert (intact.documents, intact.journal_entries) == (2, 4)
+
+        blob = await vault.blob_path(damaged)
+        raw = bytearray(blob.read_bytes())
+        raw[5000] ^= 0xFF
+        blob.write_bytes(bytes(raw))
+        async with vault.db.engine.begin() as conn:
+            await conn.execute(text("UPDATE vault_journal SET actor = 'x' WHERE seq = 2"))
+            await conn.execute(
+                text("UPDATE vault_documents SET owner_agent_id = '2020654321' WHERE id = :id"),
+                {"id": healthy},
+            )
+        broken = await asyncio.to_thread(verify_store, vault.settings)
+    assert sorted(broken.problems) == sorted(
+        [
+            "journal seq 2: entry content does not match its hash",
+            f"document {healthy}: owner_agent_id differs from the signed receipt's depositor",
+            f"document {damaged}: ciphertext_digest+authentication_tags+plaintext_digest failed: "
+            "chunk 1: authentication tag mismatch",
+        ]
+    )
+    missing = await asyncio.to_thread(
+        verify_store, vault.settings.model_copy(update={"data_dir": tmp_path / "elsewhere"})
+    )
+    keyring = tmp_path / "elsewhere" / "keys" / "keyring.json"
+    assert f"no keyring at {keyring}: documents cannot be verified" in missing.problems
+    assert missing.documents == 0

@@ -95,3 +95,20 @@ async def test_edited_or_deleted_rows_break_the_chain_at_their_position(
         assert report["ok"] is False
         assert report["first_broken_seq"] == broken_at
         assert reason in report["reason"]
+
+
+async def test_every_break_is_reported_not_only_the_first(
+    tmp_path: Path, database_url: Callable[[], str], clamd
+) -> None:
+    async with start_vault(tmp_path, database_url(), clamd_address=clamd.address) as vault:
+        await _all_verbs(vault)
+        async with vault.db.engine.begin() as conn:
+            await conn.execute(text("UPDATE vault_journal SET actor = 'x' WHERE seq IN (2, 7)"))
+            await conn.execute(text("DELETE FROM vault_journal WHERE seq IN (4, 5)"))
+        report = (await vault.client.get("/v1/journal/verify", headers=vault.ops())).json()
+        assert (report["ok"], report["first_broken_seq"]) == (False, 2)
+        assert report["breaks"] == [
+            {"seq": 2, "reason": "entry content does not match its hash"},
+            {"seq": 4, "reason": "entries 4 to 5 are missing"},
+            {"seq": 7, "reason": "entry content does not match its hash"},
+        ]

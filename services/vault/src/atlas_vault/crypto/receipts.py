@@ -50,6 +50,11 @@ class ReceiptSigner:
         self.key_id = key_id_of(self.public_key)
 
     @classmethod
+    def generate(cls) -> ReceiptSigner:
+        """A fresh key held in memory only."""
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
     def load_or_create(cls, path: Path) -> ReceiptSigner:
         """Load the key at `path`, creating it (mode 0600) on first use."""
         if not path.exists():
@@ -66,6 +71,11 @@ class ReceiptSigner:
             else:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(pem)
+        return cls.load(path)
+
+    @classmethod
+    def load(cls, path: Path) -> ReceiptSigner:
+        """Load the key at `path` (FileNotFoundError if there is none): never creates one."""
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{path} does not hold an Ed25519 private key")

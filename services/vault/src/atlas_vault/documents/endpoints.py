@@ -31,10 +31,9 @@ from atlas_vault.documents.schemas import (
 from atlas_vault.errors import (
     AccessDenied,
     DigestMismatch,
-    DocumentCorrupted,
     DocumentDestroyed,
+    DocumentNotAvailable,
     DocumentNotFound,
-    DocumentNotScanned,
     KmsUnavailable,
     MalwareDetected,
     QuotaExceeded,
@@ -225,7 +224,7 @@ async def read_metadata(
         200: {"content": {"application/octet-stream": {}}, "description": "The document."},
         **AUTH_RESPONSES,
         **error_responses(
-            DocumentNotFound, AccessDenied, DocumentNotScanned, DocumentDestroyed, KmsUnavailable
+            DocumentNotFound, AccessDenied, DocumentNotAvailable, DocumentDestroyed, KmsUnavailable
         ),
     },
 )
@@ -237,12 +236,16 @@ async def read_content(
     principal: CurrentPrincipal,
     request_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> StreamingResponse:
-    """The plaintext, verified chunk by chunk; corrupted bytes are never served."""
+    """The plaintext, streamed once the whole stored document has verified.
+
+    A document whose ciphertext or metadata fails verification is refused (409
+    DocumentCorrupted, naming the failed check), taken out of service and reported.
+    """
     access = await service.authorize(session, principal, document_id, request_id)
     document = access.document
     service.ensure_servable(document)
-    await service.precheck_for_serving(runtime.db, vault, runtime.outbox, document)
     data_key = await service.unwrap_key(vault, document)
+    await service.verify_for_serving(runtime.db, vault, runtime.outbox, document, data_key)
     await service.journal_access(session, principal, access, "read")
     stream: AsyncIterator[bytes] = service.decrypt_stream(vault, document, data_key)
     name = quote(document.filename or f"{document.id}")
@@ -338,6 +341,3 @@ async def destroy_document(
 async def receipt_public_key(vault: VaultDep, principal: CurrentPrincipal) -> PublicKey:
     """For verifying receipts and exports offline."""
     return PublicKey.model_validate(vault.signer.public_jwk())
-
-
-__all__ = ["DocumentCorrupted", "router"]

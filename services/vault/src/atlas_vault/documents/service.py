@@ -486,8 +486,11 @@ async def decrypt_stream(
         yield bytes(out)
 
 
-async def verify_document(ctx: VaultContext, document: Document) -> CheckReport:
-    """Re-verify the blob's digest, every chunk's tag and the plaintext hash (nothing kept)."""
+async def verify_document(
+    ctx: VaultContext, document: Document, data_key: bytes | None = None
+) -> CheckReport:
+    """Re-verify the blob's digest, every chunk's tag, the plaintext's length and hash (nothing
+    kept); `data_key` saves a second unwrap when the caller holds it already."""
     report = CheckReport(
         document_id=document.id,
         ok=False,
@@ -500,13 +503,17 @@ async def verify_document(ctx: VaultContext, document: Document) -> CheckReport:
         report.detail = "the blob is missing"
         return report
     report.ciphertext_digest = digest == document.ciphertext_sha256
-    data_key = await unwrap_key(ctx, document)
+    if data_key is None:
+        data_key = await unwrap_key(ctx, document)
     decryptor = ChunkDecryptor(data_key, document.id, document.version, document.chunk_size)
     hasher = hashlib.sha256()
+    size = 0
     try:
         count = 0
         async for frame, last in aframes_of(ctx.blobs.read(document.blob_id), document.chunk_size):
-            hasher.update(decryptor.decrypt(frame, last=last))
+            plaintext = decryptor.decrypt(frame, last=last)
+            hasher.update(plaintext)
+            size += len(plaintext)
             count += 1
         report.authentication_tags = count == document.chunk_count
         if not report.authentication_tags:
@@ -515,7 +522,13 @@ async def verify_document(ctx: VaultContext, document: Document) -> CheckReport:
         report.detail = str(exc)
     except BlobNotFound:
         report.detail = "the blob is missing"
-    report.plaintext_digest = report.authentication_tags and hasher.hexdigest() == document.sha256
+    if report.authentication_tags:
+        if size != document.size_bytes:
+            report.detail = f"{size} plaintext bytes, {document.size_bytes} recorded"
+        elif hasher.hexdigest() != document.sha256:
+            report.detail = "plaintext digest differs from the deposit"
+        else:
+            report.plaintext_digest = True
     if report.ciphertext_digest is False and report.detail is None:
         report.detail = "stored digest does not match the ciphertext"
     report.ok = report.ciphertext_digest and report.authentication_tags and report.plaintext_digest
@@ -559,27 +572,26 @@ async def mark_corrupted(
     )
 
 
-async def precheck_for_serving(
-    db: Database, ctx: VaultContext, outbox: Outbox, document: Document
+async def verify_for_serving(
+    db: Database, ctx: VaultContext, outbox: Outbox, document: Document, data_key: bytes
 ) -> None:
-    """Compare the blob with its recorded digest before a byte is served; on mismatch, quarantine
-    the document as corrupted (in its own transaction, so the alarm survives the refusal)."""
-    digest = await ciphertext_digest(ctx, document)
-    if digest == document.ciphertext_sha256:
+    """Verify the whole document (digest, every tag, length and hash) before a byte is served.
+
+    Once a streamed response has started, a failure can only cut the connection after a 200:
+    so nothing is sent until the stored document has verified. On failure the document is
+    taken out of service in its own transaction (the alarm survives the refusal) and the caller
+    gets DocumentCorrupted naming what failed. Costs one more pass over the blob, which the
+    digest comparison made anyway."""
+    report = await verify_document(ctx, document, data_key)
+    if report.ok:
         return
-    report = CheckReport(
-        document_id=document.id,
-        ok=False,
-        ciphertext_digest=False,
-        authentication_tags=False,
-        plaintext_digest=False,
-        detail="the blob is missing" if digest is None else "stored digest does not match",
-    )
     async with db.transaction() as session:
         fresh = await DocumentRepository(session).get(document.id, for_update=True)
         if fresh is not None and fresh.status == DocumentStatus.AVAILABLE:
             await mark_corrupted(session, outbox, fresh, report)
-    raise DocumentCorrupted("the stored document failed verification and is not served")
+    raise DocumentCorrupted(
+        f"the stored document failed verification ({report.detail}) and is not served"
+    )
 
 
 async def destroy(

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.auth import Principal, Role
-from atlas_vault.journal.chain import GENESIS_HASH, entry_hash, format_instant
+from atlas_vault.journal.chain import ChainWalk, entry_hash, format_instant
 from atlas_vault.journal.models import JournalEntry
 from atlas_vault.journal.repository import JournalRepository
 
@@ -89,42 +89,46 @@ async def append(
     return entry
 
 
+MAX_REPORTED_BREAKS = 100
+
+
+class JournalBreak(BaseModel):
+    """A broken position of the chain: the entry's seq and what is wrong there."""
+
+    seq: int
+    reason: str
+
+
 class ChainReport(BaseModel):
-    """The outcome of verifying the chain: where it first breaks, if it does."""
+    """The outcome of verifying the chain: where it first breaks, and every break found."""
 
     ok: bool
     entries_checked: int
     head_seq: int
     first_broken_seq: int | None = None
     reason: str | None = None
+    breaks: list[JournalBreak] = Field(
+        default_factory=list,
+        description=f"Every broken position in seq order (the first {MAX_REPORTED_BREAKS}).",
+    )
 
 
 async def verify_chain(session: AsyncSession) -> ChainReport:
-    """Walk the chain from genesis; report the first missing, edited or unlinked position."""
+    """Walk the chain from genesis; report each missing, edited or unlinked position."""
     repo = JournalRepository(session)
-    head = await repo.head()
-    head_seq = head.seq if head else 0
-    expected, previous, checked = 1, GENESIS_HASH, 0
-
-    def broken(seq: int, reason: str) -> ChainReport:
-        return ChainReport(
-            ok=False,
-            entries_checked=checked,
-            head_seq=head_seq,
-            first_broken_seq=seq,
-            reason=reason,
-        )
-
+    walk = ChainWalk()
     async for entry in repo.stream_all():
-        if entry.seq != expected:
-            return broken(expected, f"entry {expected} is missing")
-        if entry.prev_hash != previous:
-            return broken(entry.seq, "previous-hash link does not match the entry before")
-        if entry_hash(hashed_fields(entry)) != entry.hash:
-            return broken(entry.seq, "entry content does not match its hash")
-        previous, expected, checked = entry.hash, expected + 1, checked + 1
-    if head is None:
-        return broken(1, "journal head missing")
-    if head.seq != expected - 1 or head.hash != previous:
-        return broken(expected, f"entries after {expected - 1} are missing (head at {head.seq})")
-    return ChainReport(ok=True, entries_checked=checked, head_seq=head_seq)
+        walk.add(hashed_fields(entry), entry.hash)
+    head = await repo.head()
+    walk.finish(head.seq if head else None, head.hash if head else None)
+    report = ChainReport(
+        ok=not walk.breaks,
+        entries_checked=walk.checked,
+        head_seq=head.seq if head else 0,
+        breaks=[JournalBreak(seq=b.seq, reason=b.reason) for b in walk.breaks][
+            :MAX_REPORTED_BREAKS
+        ],
+    )
+    if walk.breaks:
+        report.first_broken_seq, report.reason = walk.breaks[0].seq, walk.breaks[0].reason
+    return report
