@@ -14,7 +14,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 SRC := libs/events/src tools/devstack/src $(wildcard services/*/src)
 LINT_PATHS := libs tools services tests bench
 
-.PHONY: help setup infra kafka-jars postgres-server clamd promtool chromium k8s-tools k8s-check lint format typecheck test test-fast contracts run demo bench clean
+.PHONY: help setup infra kafka-jars postgres-server clamd promtool chromium k8s-tools k8s-check lint format typecheck test test-fast fuzz contracts run demo bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,6 +86,10 @@ test: setup infra lint ## Lint, then the whole suite on a real Kafka broker and 
 
 test-fast: setup ## The suite without lint (infra is started by the fixtures)
 	$(VENV)/bin/pytest -x
+
+FUZZ_EXAMPLES ?= 50
+fuzz: setup kafka-jars postgres-server clamd ## The API fuzzing and vault tamper tests with more examples (FUZZ_EXAMPLES, FUZZ_SEED)
+	ATLAS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(if $(FUZZ_SEED),ATLAS_FUZZ_SEED=$(FUZZ_SEED)) $(VENV)/bin/pytest -s tests/fuzz
 
 run: setup kafka-jars ## Start the broker, every service and the ops dashboard (:8100) on 127.0.0.1
 	$(PY) -m atlas_devstack.run

@@ -189,3 +189,34 @@ async def test_arrivals_list_upcoming_dossiers_of_the_space(mobility: RunningSer
     ).status_code == 403
     bad = await mobility.client.get(f"/v1/spaces/{TOULON}/arrivals?months=0", headers=staff)
     assert bad.status_code == 422
+
+
+async def test_a_revision_beyond_the_integer_columns_is_refused_at_the_door(
+    mobility: RunningService,
+) -> None:
+    # Found by the API fuzzing: revision 2**31 was a valid HR event (202), which the worker
+    # could not store in the dossier's integer column. The contract now bounds it.
+    mutation_id, agent_id = new_ids()
+    hr_token = mobility.token("sirh-terre", Role.HR_SYSTEM)
+    event = hr_event(snapshot(mutation_id, agent_id, revision=2**31))
+    answer = await post_event(mobility, structured(event), hr_token)
+    assert answer["status"] == 422, answer
+    assert answer["body"]["error"] == "InvalidMutation"
+    assert [p["field"] for p in answer["body"]["detail"]] == ["revision"]
+    assert await mobility.dossier(mutation_id) is None
+    highest = hr_event(snapshot(mutation_id, agent_id, revision=2**31 - 1))
+    assert (await post_event(mobility, structured(highest), hr_token))["status"] == 202
+
+
+async def test_the_openapi_documents_the_ingestion_body(mobility: RunningService) -> None:
+    document = (await mobility.client.get("/openapi.json")).json()
+    body = document["paths"]["/v1/hr/mutation-events"]["post"]["requestBody"]
+    assert body["required"] is True
+    variants = body["content"]["application/cloudevents+json"]["schema"]["oneOf"]
+    assert [v["properties"]["type"]["const"] for v in variants] == [
+        "fr.defense.rh.mutation.announced.v1",
+        "fr.defense.rh.mutation.amended.v1",
+        "fr.defense.rh.mutation.cancelled.v1",
+    ]
+    ref = variants[0]["properties"]["data"]["$ref"].rsplit("/", 1)[1]
+    assert "revision" in document["components"]["schemas"][ref]["required"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -89,18 +90,23 @@ _UNPARSABLE_BODY = "There was an error parsing the body"
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app answers on the request's path (for `Allow`).
+    """Every method the app's OpenAPI document lists for the request's path (for `Allow`).
 
     Starlette's 405 names only the methods of the first route matching the path, while FastAPI
     registers one route per method: GET and POST on one path are two routes.
     """
     path = request.scope.get("path", "")
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        pattern = getattr(route, "path_regex", None)
-        if pattern is not None and pattern.match(path):
-            methods.update(getattr(route, "methods", None) or ())
-    return sorted(methods - {"HEAD"})
+    matches: dict[int, set[str]] = {}
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)), path):
+            # /v1/documents/count is that path, not /v1/documents/{document_id}: the template
+            # with the fewest parameters is the resource the path names.
+            methods = matches.setdefault(template.count("{"), set())
+            methods.update(m.upper() for m in item if m in _HTTP_METHODS)
+    return sorted(matches[min(matches)]) if matches else []
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -82,6 +82,9 @@ def complete_openapi(document: dict[str, Any]) -> dict[str, Any]:
         schemas[_VALIDATION_BODY] = _validation_body_schema()
         _rewrite_refs(document["paths"], _FASTAPI_422, f"#/components/schemas/{_VALIDATION_BODY}")
     schemas.setdefault(_ERROR_BODY, ErrorBody.model_json_schema())
+    for _path, _method, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            _drop_null(parameter.get("schema", {}))
     add_links(document)
     for item in document.get("paths", {}).values():
         for method in _METHODS:
@@ -98,6 +101,19 @@ def complete_openapi(document: dict[str, Any]) -> dict[str, Any]:
                     },
                 )
     return document
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    """`str | None = None` makes FastAPI document a parameter as "string or null"; a query, path
+    or header value cannot be null (absent is `required: false`), so keep the other branch."""
+    branches = schema.get("anyOf")
+    if branches and {"type": "null"} in branches:
+        kept = [b for b in branches if b != {"type": "null"}]
+        schema.pop("anyOf")
+        if len(kept) == 1:
+            schema.update(kept[0])
+        else:
+            schema["anyOf"] = kept
 
 
 def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -158,8 +174,12 @@ def add_links(document: dict[str, Any]) -> None:
                         name := _field_for(parameter, fields, source, target)
                     ):
                         parameters[parameter] = f"$response.body#/{name}"
-                    elif method == "get" and parameter in item_fields and not source_parameters:
-                        parameters[parameter] = f"$response.body#/items/0/{parameter}"
+                    elif (
+                        method == "get"
+                        and not source_parameters
+                        and (name := _field_for(parameter, item_fields, source, target))
+                    ):
+                        parameters[parameter] = f"$response.body#/items/0/{name}"
                 if len(parameters) == len(wanted):
                     links = response.setdefault("links", {})
                     links.setdefault(

@@ -292,6 +292,10 @@ def _untraced(scope: MutableMapping[str, Any]) -> bool:
     return scope.get("path") in _UNTRACED_PATHS
 
 
+def _refine(refine: OpenAPIRefinement, runtime: Runtime, document: dict[str, Any]) -> None:
+    refine(document, runtime)
+
+
 def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
     """The FastAPI app of a service: lifespan, error handlers, health, metrics, its routers."""
     configure_logging(service.name, level=settings.log_level, json=settings.log_json)
@@ -328,7 +332,7 @@ def create_app(service: ServiceDefinition, settings: ServiceSettings) -> FastAPI
     app.state.runtime = runtime
     app.state.auth = CachingVerifier(runtime.verifier)
     install_error_handlers(app)
-    install_openapi(app, [partial(refine, runtime=runtime) for refine in service.openapi])
+    install_openapi(app, [partial(_refine, refine, runtime) for refine in service.openapi])
 
     for middleware in service.middleware:
         app.add_middleware(middleware)

@@ -1,9 +1,9 @@
 """The catalog's OpenAPI names the values its filters and prestation bodies accept.
 
 The vocabularies (domains, providers, audiences, channels, documents, zones, space statuses), the
-spaces, and the départements and régions are reference data read at start-up, so the document lists them as
-enums when it is first built: a client generated from it, or a fuzzer, knows what "unknown value"
-(422 `UnknownValues`) means before it sends one.
+spaces, and the départements and régions are reference data read at start-up, so the document
+lists them as enums when it is first built: a client generated from it, or a fuzzer, knows what
+"unknown value" (422 `UnknownValues`) means before it sends one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from atlas_catalog.vocabulary import Vocabulary
 from atlas_events.openapi import restrict_values
 from atlas_events.service import Runtime
 
-_FILTERED_LISTS = ("/v1/prestations", "/v1/spaces")
 _BODIES = ("PrestationCreate", "PrestationUpdate")
 
 
@@ -43,13 +42,13 @@ def allowed_values(settings: CatalogSettings) -> dict[str, Sequence[str]]:
 
 
 def refine_openapi(document: dict[str, Any], runtime: Runtime) -> None:
-    """Restrict the list filters' query parameters and the prestation bodies to `allowed_values`."""
+    """Restrict the query parameters of the reads and the prestation bodies to `allowed_values`."""
     settings = runtime.settings
     if not isinstance(settings, CatalogSettings):
         settings = CatalogSettings.model_validate(settings.model_dump())
     values = allowed_values(settings)
-    for path in _FILTERED_LISTS:
-        for parameter in document["paths"][path]["get"].get("parameters", []):
+    for item in document["paths"].values():
+        for parameter in item.get("get", {}).get("parameters", []):
             if parameter["in"] == "query" and parameter["name"] in values:
                 restrict_values(parameter["schema"], values[parameter["name"]])
     schemas = document["components"]["schemas"]

@@ -10,6 +10,7 @@ from atlas_dashboard import endpoints
 from atlas_dashboard.config import DashboardSettings
 from atlas_dashboard.context import KafkaPoller, context_of
 from atlas_dashboard.db import event_tables, metadata
+from atlas_dashboard.openapi import refine_openapi
 from atlas_events.service import Runtime, ServiceDefinition, create_app
 from atlas_events.workers import Worker
 
@@ -29,6 +30,7 @@ SERVICE = ServiceDefinition(
     migrations_dir=Path(__file__).resolve().parents[2] / "migrations",
     routers=[endpoints.router],
     consumers=_workers,
+    openapi=[refine_openapi],
 )
 
 

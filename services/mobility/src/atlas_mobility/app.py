@@ -14,6 +14,7 @@ from atlas_mobility.deps import context_of, settings_of
 from atlas_mobility.dossiers import endpoints as dossiers
 from atlas_mobility.ingestion import endpoints as ingestion
 from atlas_mobility.missions import endpoints as missions
+from atlas_mobility.openapi import refine_openapi
 from atlas_mobility.spaces.service import seed_from_refdata
 from atlas_mobility.stream.workers import StreamWorker, mission_return_check, reminder_scheduler
 
@@ -44,6 +45,7 @@ SERVICE = ServiceDefinition(
     routers=[ingestion.router, dossiers.router, missions.router],
     consumers=_workers,
     on_startup=[_seed_spaces],
+    openapi=[refine_openapi],
 )
 
 

@@ -16,6 +16,7 @@ from atlas_notify.directory import endpoints as directory
 from atlas_notify.directory.repository import seed_staff_directory
 from atlas_notify.inbox import endpoints as inbox
 from atlas_notify.notifications import endpoints as notifications
+from atlas_notify.openapi import refine_openapi
 from atlas_notify.preferences import endpoints as preferences
 from atlas_notify.rules.consumers import build_consumers
 from atlas_notify.templates import endpoints as templates
@@ -54,6 +55,7 @@ SERVICE = ServiceDefinition(
     ],
     consumers=_workers,
     on_startup=[_seed],
+    openapi=[refine_openapi],
 )
 
 

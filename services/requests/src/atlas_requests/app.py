@@ -17,6 +17,7 @@ from atlas_requests.catalog import consumers as catalog_consumers
 from atlas_requests.config import RequestsSettings
 from atlas_requests.db import event_tables, metadata
 from atlas_requests.metrics import QueueMetrics
+from atlas_requests.openapi import refine_openapi
 from atlas_requests.queue.endpoints import router as queue_router
 from atlas_requests.requests.consumers import (
     COMMAND_TRANSACTION_BATCH,
@@ -99,6 +100,7 @@ SERVICE = ServiceDefinition(
     migrations_dir=Path(__file__).resolve().parents[2] / "migrations",
     routers=[requests_router, queue_router, board_router],
     consumers=consumers,
+    openapi=[refine_openapi],
 )
 
 

@@ -20,6 +20,7 @@ from atlas_vault.grants.endpoints import router as grants_router
 from atlas_vault.integrity.service import run_integrity_check, scan_quarantined
 from atlas_vault.journal.endpoints import router as journal_router
 from atlas_vault.keys.endpoints import router as keys_router
+from atlas_vault.openapi import refine_openapi
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +75,7 @@ SERVICE = ServiceDefinition(
     routers=[documents_router, grants_router, journal_router, export_router, keys_router],
     consumers=_workers,
     on_startup=[_prepare],
+    openapi=[refine_openapi],
 )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
 # Unknown fields are accepted and kept so that an older consumer survives an additive change.
 _FORWARD_COMPATIBLE = ConfigDict(extra="allow")
@@ -33,7 +35,12 @@ MutationId = Annotated[
 ]
 Revision = Annotated[
     int,
-    Field(ge=1, strict=True, description="Revision of the mutation, strictly increasing from 1."),
+    Field(
+        ge=1,
+        le=2**31 - 1,  # what the services' integer columns hold
+        strict=True,
+        description="Revision of the mutation, strictly increasing from 1.",
+    ),
 ]
 # Mainland départements 01-95 (Corsica as 2A/2B), then overseas 971-978 and 986-988.
 InseeCode = Annotated[
@@ -72,3 +79,33 @@ CaseKind = Annotated[
     Literal["logement", "scolarite", "demenagement"],
     Field(description="Kind of mobility handler case."),
 ]
+
+
+# Pydantic's lax mode takes 0, 1 and "yes" for a boolean and a number (of seconds since 1970) for
+# a date-time; an API input documented as a JSON boolean or an ISO 8601 date-time takes only that.
+Flag = Annotated[bool, Strict()]
+"""A boolean of a request body: JSON `true` or `false`, nothing else."""
+
+_NUMBER = re.compile(r"^\s*[+-]?[0-9]+(?:\.[0-9]*)?\s*$")
+
+
+def _iso_only(value: Any) -> Any:
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        raise ValueError("an ISO 8601 date-time is expected, e.g. 2026-09-01T08:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+"""A date-time input (query or body) in ISO 8601 only, never a bare number."""
+
+INT32_MAX = 2**31 - 1
+"""The largest value of an `integer` column: a bound for numbers an API input passes to one."""
+
+# Not a space nor a control character, spelled out: `\s` means different sets in Python's re,
+# pydantic's Rust regex and the ECMA regex of JSON Schema (NEL, U+001C-U+001F...), so a pattern
+# using it would accept or refuse different addresses depending on who checks it.
+_ADDRESS_CHAR = (
+    r"[^@\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+)
+EMAIL_PATTERN = rf"^{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\.{_ADDRESS_CHAR}+$"
+"""An e-mail address as the platform accepts it: something@domain.tld without spaces."""

@@ -8,6 +8,7 @@ from typing import Annotated, Final, Literal
 from pydantic import Field, StrictBool, StringConstraints
 
 from atlas_events.schemas._base import (
+    EMAIL_PATTERN,
     AgentId,
     CommuneCode,
     EventData,
@@ -51,10 +52,9 @@ class Agent(EventData):
     rank: ShortText = Field(description="Rank or grade, as HR writes it.")
     given_name: ShortText = Field(description="Given name.")
     family_name: ShortText = Field(description="Family name.")
-    email: (
-        Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-        | None
-    ) = Field(default=None, description="E-mail address, if HR has one.")
+    email: Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)] | None = Field(
+        default=None, description="E-mail address, if HR has one."
+    )
     phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")] | None = Field(
         default=None, description="Phone number in E.164 form (+33612345678)."
     )

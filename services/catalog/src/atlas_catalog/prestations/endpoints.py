@@ -32,6 +32,7 @@ from atlas_catalog.prestations.service import PrestationService
 from atlas_catalog.search.service import CatalogView, SearchQuery
 from atlas_events.auth import AUTH_RESPONSES
 from atlas_events.errors import error_responses
+from atlas_events.schemas._base import INT32_MAX
 from atlas_events.service import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/v1/prestations", tags=["prestations"])
@@ -194,7 +195,7 @@ async def list_versions(
 )
 async def get_version(
     code: CodePath,
-    version: Annotated[int, Path(ge=1)],
+    version: Annotated[int, Path(ge=1, le=INT32_MAX)],
     _: CurrentPrincipal,
     service: ServiceDep,
 ) -> PrestationVersionPublic:

@@ -9,6 +9,7 @@ from sqlmodel import Field
 
 from atlas_catalog.db import CatalogModel
 from atlas_events.db import UTCDateTime
+from atlas_events.schemas._base import INT32_MAX
 
 PrestationStatus = Literal["active", "withdrawn"]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}-[0-9]{3,5}$")]
@@ -61,7 +62,9 @@ class PrestationCreate(PrestationBase):
 class PrestationUpdate(CatalogModel):
     """Body of an admin update: the version it was read at, and the fields to change."""
 
-    version: int = Field(ge=1, description="The version the change is based on (optimistic lock).")
+    version: int = Field(
+        ge=1, le=INT32_MAX, description="The version the change is based on (optimistic lock)."
+    )
     title: str | None = Field(default=None, min_length=1, max_length=200)
     summary: str | None = Field(default=None, min_length=1, max_length=2000)
     keywords: list[Keyword] | None = None
@@ -83,7 +86,7 @@ class PrestationUpdate(CatalogModel):
 class PrestationWithdraw(CatalogModel):
     """Body of an admin withdrawing a prestation."""
 
-    version: int = Field(ge=1, description="The version the withdrawal is based on.")
+    version: int = Field(ge=1, le=INT32_MAX, description="The version the withdrawal is based on.")
     reason: str | None = Field(default=None, min_length=1, max_length=2000)
 
 

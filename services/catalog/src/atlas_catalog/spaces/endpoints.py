@@ -12,6 +12,7 @@ from atlas_catalog.spaces.models import AtlasSpacePublic, ResolvedSpace, SpacePa
 from atlas_catalog.spaces.service import SpaceFilters, SpaceService
 from atlas_events.auth import AUTH_RESPONSES
 from atlas_events.errors import error_responses
+from atlas_events.schemas._base import INT32_MAX
 from atlas_events.service import SessionDep
 
 router = APIRouter(prefix="/v1/spaces", tags=["spaces"])
@@ -40,7 +41,7 @@ async def list_spaces(
     crisis: bool | None = None,
     q: Annotated[str | None, Query(max_length=100, description="In the name or commune")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> SpacePage:
     """Spaces by id; unknown département or région → 422 naming it."""
     return await service.list(

@@ -28,7 +28,7 @@ router = APIRouter(tags=["hr"])
 
 HR_TYPES = (hr.MUTATION_ANNOUNCED, hr.MUTATION_AMENDED, hr.MUTATION_CANCELLED)
 MAX_BODY = 256 * 1024
-_MEDIA_TYPES = ("application/cloudevents+json", "application/json")
+MEDIA_TYPES = ("application/cloudevents+json", "application/json")
 
 
 @router.post(
@@ -54,7 +54,7 @@ async def post_mutation_event(
     outbox, in this request's transaction), so both ingestion paths share one processing path.
     """
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type not in _MEDIA_TYPES:
+    if media_type not in MEDIA_TYPES:
         raise UnsupportedMediaType(
             f"content-type must be application/cloudevents+json, not {media_type or 'absent'}"
         )

@@ -5,9 +5,9 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from sqlmodel import Field as SQLField
 
+from atlas_events.schemas._base import EMAIL_PATTERN, Flag
 from atlas_notify.db import NotifyModel, timestamp
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PHONE_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 
 
@@ -51,8 +51,8 @@ class StaffMemberBase(BaseModel):
     display_name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
-    digest: bool = Field(True, description="Non-critical e-mails come in the daily digest.")
-    active: bool = True
+    digest: Flag = Field(True, description="Non-critical e-mails come in the daily digest.")
+    active: Flag = True
 
 
 class StaffMember(NotifyModel, table=True):

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from atlas_events.auth import AUTH_RESPONSES, Forbidden
 from atlas_events.errors import error_responses
+from atlas_events.schemas._base import IsoDateTime
 from atlas_events.service import RuntimeDep, SessionDep
 from atlas_notify.auth import CurrentPrincipal, Principal
 from atlas_notify.db import as_utc, utcnow
@@ -145,7 +146,7 @@ async def stream(
     principal: CurrentPrincipal,
     recipient: Annotated[str | None, Query(max_length=64)] = None,
     kind: Kind | None = None,
-    since: datetime | None = Query(None, description="Start after this time (default: now)."),
+    since: IsoDateTime | None = Query(None, description="Start after this time (default: now)."),
     limit: Annotated[int | None, Query(ge=1, description="Close after this many items.")] = None,
     poll: Annotated[float, Query(ge=0.05, le=10)] = 0.5,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,

@@ -1,6 +1,5 @@
 """Notifications API: direct sends (idempotency key required), reading, cancelling, replaying."""
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -9,6 +8,7 @@ from sqlmodel import col
 
 from atlas_events.auth import AUTH_RESPONSES, Forbidden
 from atlas_events.errors import error_responses
+from atlas_events.schemas._base import IsoDateTime
 from atlas_events.service import RuntimeDep, SessionDep
 from atlas_notify.auth import CurrentPrincipal, Principal, Role, require_roles
 from atlas_notify.deps import policy_of
@@ -136,7 +136,7 @@ async def list_notifications(
     principal: CurrentPrincipal,
     recipient: Annotated[str | None, Query(max_length=64)] = None,
     kind: Literal["agent", "space_staff", "staff"] = "agent",
-    before: datetime | None = None,
+    before: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[NotificationPublic]:
     """An agent sees only their own (recipient defaults to them); staff their space's; ops all."""

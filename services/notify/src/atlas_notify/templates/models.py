@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field as SQLField
 
+from atlas_events.schemas._base import INT32_MAX
 from atlas_events.schemas.notify import NotificationChannel
 from atlas_notify.db import NotifyModel, timestamp
 
@@ -97,7 +98,7 @@ class PreviewRequest(BaseModel):
     """Parameters to render a template with (a version, else the latest)."""
 
     params: dict[str, str] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=INT32_MAX)
 
 
 class RenderedMessage(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from atlas_events.auth import Principal, Role
 from atlas_events.errors import error_responses
+from atlas_events.schemas._base import INT32_MAX
 from atlas_requests.auth import CurrentPrincipal
 from atlas_requests.deps import Requests
 from atlas_requests.errors import (
@@ -137,7 +138,7 @@ async def list_requests(
     sla_at_risk: bool | None = None,
     agent_id: str | None = None,
     sort: SortKey = "-submitted_at",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=INT32_MAX)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestPage:
     """The queue: agents see theirs, staff their space, ops all; filter, sort and page it."""

@@ -44,7 +44,7 @@ router = APIRouter(prefix="/v1", tags=["documents"])
 
 Sha256Hex = Annotated[str, Query(pattern=r"^[0-9a-f]{64}$", description="SHA-256, hex.")]
 _LABELS = TypeAdapter(dict[str, str])
-_MAX_LABELS = 20
+MAX_LABELS = 20
 
 
 def _labels(raw: str | None) -> dict[str, str]:
@@ -54,8 +54,8 @@ def _labels(raw: str | None) -> dict[str, str]:
         labels = _LABELS.validate_python(json.loads(raw))
     except (ValueError, ValidationError) as exc:
         raise BadRequest("labels must be a JSON object of strings") from exc
-    if len(labels) > _MAX_LABELS or any(len(k) > 50 or len(v) > 200 for k, v in labels.items()):
-        raise BadRequest(f"at most {_MAX_LABELS} labels, keys ≤ 50 and values ≤ 200 characters")
+    if len(labels) > MAX_LABELS or any(len(k) > 50 or len(v) > 200 for k, v in labels.items()):
+        raise BadRequest(f"at most {MAX_LABELS} labels, keys ≤ 50 and values ≤ 200 characters")
     return labels
 
 
@@ -74,7 +74,7 @@ def _labels(raw: str | None) -> dict[str, str]:
     },
     responses={
         **AUTH_RESPONSES,
-        **error_responses(DigestMismatch, QuotaExceeded, KmsUnavailable, AccessDenied),
+        **error_responses(BadRequest, DigestMismatch, QuotaExceeded, KmsUnavailable, AccessDenied),
     },
 )
 async def deposit_document(
@@ -91,7 +91,8 @@ async def deposit_document(
         str | None, Query(max_length=5000, description="JSON object of string labels.")
     ] = None,
     content_type: Annotated[str | None, Header(max_length=100)] = None,
-    content_length: Annotated[int | None, Header(ge=0)] = None,
+    # Read from the transport, not a parameter a client chooses: kept out of the OpenAPI.
+    content_length: Annotated[int | None, Header(ge=0, include_in_schema=False)] = None,
 ) -> DepositOutcome | JSONResponse:
     """Upload the document's bytes as the request body; get a signed deposit receipt back.
 

@@ -34,7 +34,7 @@ async def read_journal(
     session: SessionDep,
     principal: CurrentPrincipal,
     document_id: EntityId | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> JournalPage:
     """Entries about the caller's documents, oldest first, from position `after`."""

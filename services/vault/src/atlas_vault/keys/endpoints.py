@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from atlas_events.auth import AUTH_RESPONSES, CurrentPrincipal, Principal, Role
 from atlas_events.errors import error_responses
+from atlas_events.schemas._base import INT32_MAX
 from atlas_events.service import RuntimeDep
 from atlas_vault.context import VaultDep
 from atlas_vault.errors import AccessDenied, KeyRetirementRefused, KmsUnavailable
@@ -66,7 +67,7 @@ async def retire_keys(
     runtime: RuntimeDep,
     vault: VaultDep,
     principal: CurrentPrincipal,
-    below: Annotated[int, Query(ge=1)],
+    below: Annotated[int, Query(ge=1, le=INT32_MAX)],
 ) -> KeyStatus:
     """Refused while any document is still wrapped under such a version."""
     return await service.retire(runtime.db, vault, _admin(principal), below)
