@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 
 from atlas_events.auth import Credentials
 from atlas_events.errors import install_error_handlers
 from atlas_events.openapi import install_openapi, restrict_values
+from atlas_events.schemas._base import EMAIL_PATTERN
 
 
 class Thing(BaseModel):
@@ -130,3 +132,29 @@ def test_restrict_values_reaches_optional_strings_and_arrays() -> None:
     array = {"type": "array", "items": {"type": "string"}}
     restrict_values(array, ["x"])
     assert array["items"]["enum"] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("address", "valid"),
+    [
+        ("camille.martin@example.fr", True),
+        ("élodie@mairie-évry.fr", True),
+        ("a b@example.fr", False),
+        ("a\x85b@example.fr", False),  # NEL: a space to Python's \s, not to ECMA's
+        ("a\x1cb@example.fr", False),  # a separator to Python's \s, not to ECMA's
+        ("a\u00a0b@example.fr", False),
+        ("nobody@localhost", False),
+    ],
+)
+def test_the_email_pattern_means_the_same_to_every_regex_engine(address: str, valid: bool) -> None:
+    # Found by the API fuzzing: `[^@\s]` let the fuzzer (ECMA regex) generate addresses that
+    # pydantic (Rust regex, Unicode \s) refused, so a documented-valid body got a 422.
+    assert "\\s" not in EMAIL_PATTERN
+    assert bool(re.match(EMAIL_PATTERN, address)) is valid  # Python's engine
+    adapter = TypeAdapter(Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)])  # Rust's
+    try:
+        adapter.validate_python(address)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted is valid

@@ -114,3 +114,11 @@ async def test_level_longer_than_its_column_is_refused_not_a_server_error(rq: Re
     assert bad["detail"][0]["field"] == "level"
     fits = await _post(rq, "2019600011", kind="offer", level="0" * 40, commune_insee="83137")
     assert fits["post"]["level"] == "0" * 40
+
+
+async def test_the_openapi_states_the_configured_message_limits(rq: RequestsApp) -> None:
+    # Found by the API fuzzing: 11 attachments were valid by the document and refused with 413.
+    document = (await rq.http.get("/openapi.json")).json()
+    message = document["components"]["schemas"]["MessageIn"]["properties"]
+    assert message["attachments"]["maxItems"] == rq.settings.max_attachments
+    assert message["body"]["maxLength"] == rq.settings.max_message_chars
