@@ -27,6 +27,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -148,7 +149,7 @@ def test_api_fuzzed_from_its_openapi(
     ledger = tmp_path / "ledger.jsonl"
     ledger.touch()
     database = _sync_url(platform.database_urls[api])
-    before = _row_keys(database)
+    before = _settled_row_keys(database)
 
     run = _st_run(platform.url(api, "/openapi.json"), api, tmp_path, ledger)
     exchanges = [json.loads(line) for line in ledger.read_text().splitlines()]
@@ -251,6 +252,22 @@ def _tables(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
         """
     ).fetchall()
     return {name: list(columns) for name, columns in rows}
+
+
+def _settled_row_keys(
+    database: str, quiet: float = 2.0, timeout: float = 30.0
+) -> dict[str, set[tuple[Any, ...]]]:
+    """The row keys once the service's consumers have caught up with what earlier runs sent it
+    (no row added for `quiet` seconds), so that their late rows are not taken for this run's."""
+    deadline = time.monotonic() + timeout
+    keys = _row_keys(database)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        again = _row_keys(database)
+        if again == keys:
+            break
+        keys = again
+    return keys
 
 
 def _row_keys(database: str) -> dict[str, set[tuple[Any, ...]]]:
