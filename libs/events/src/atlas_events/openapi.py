@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from atlas_events.errors import ErrorBody
 
@@ -191,20 +190,13 @@ def add_links(document: dict[str, Any]) -> None:
 def install_openapi(
     app: FastAPI, refinements: Sequence[Callable[[dict[str, Any]], None]] = ()
 ) -> None:
-    """Serve `complete_openapi` of the app's routes, then the service's own `refinements`, at
-    /openapi.json (built once, then cached)."""
+    """Serve FastAPI's document of the app, completed (`complete_openapi`) and then refined by
+    the service's own `refinements`, at /openapi.json (built once, then cached by FastAPI)."""
+    build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = complete_openapi(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    openapi_version=app.openapi_version,
-                    description=app.description,
-                    routes=app.routes,
-                )
-            )
+            document = complete_openapi(build())
             for refine in refinements:
                 refine(document)
             app.openapi_schema = document

@@ -17,6 +17,17 @@ from atlas_vault.storage.blobs import BlobStore, FilesystemBlobStore
 SOURCE = "urn:atlas:vault"
 
 
+def transit_kms(settings: VaultSettings) -> TransitKms:
+    """The OpenBao/Vault transit KMS the settings name (their token must be set)."""
+    assert settings.transit_token is not None
+    return TransitKms(
+        settings.transit_address,
+        settings.transit_token.get_secret_value(),
+        mount=settings.transit_mount,
+        key_name=settings.transit_key,
+    )
+
+
 @dataclass
 class VaultContext:
     """What the endpoints, consumers and jobs share besides the database and the outbox."""
@@ -33,12 +44,7 @@ class VaultContext:
         if settings.kms == "transit":
             if settings.transit_token is None:
                 raise ValueError("ATLAS_VAULT_TRANSIT_TOKEN is required when kms=transit")
-            kms = TransitKms(
-                settings.transit_address,
-                settings.transit_token.get_secret_value(),
-                mount=settings.transit_mount,
-                key_name=settings.transit_key,
-            )
+            kms = transit_kms(settings)
         else:
             kms = LocalKeyring(settings.resolved_keyring_path())
         scanner = (

@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atlas_events.db import Database, is_sqlite
 from atlas_vault.config import VaultSettings
-from atlas_vault.context import VaultContext
-from atlas_vault.crypto.kms import KeyEncryptionService, LocalKeyring, TransitKms
+from atlas_vault.context import VaultContext, transit_kms
+from atlas_vault.crypto.kms import KeyEncryptionService, LocalKeyring
 from atlas_vault.crypto.receipts import (
     ReceiptSigner,
     public_key_b64,
@@ -206,12 +206,7 @@ def _offline_context(settings: VaultSettings, result: Verification) -> VaultCont
         if settings.transit_token is None:
             result.problems.append("kms=transit needs ATLAS_VAULT_TRANSIT_TOKEN to unwrap keys")
             return None
-        kms = TransitKms(
-            settings.transit_address,
-            settings.transit_token.get_secret_value(),
-            mount=settings.transit_mount,
-            key_name=settings.transit_key,
-        )
+        kms = transit_kms(settings)
     else:
         keyring = settings.resolved_keyring_path()
         if not keyring.is_file():
