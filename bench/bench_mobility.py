@@ -420,11 +420,18 @@ async def burst(
         await producer.stop()
     from atlas_events.testing import wait_until
 
-    # Polled every 0.5 s, the requests only once mobility is done: each poll counts hundreds of
-    # thousands of rows, and polling faster took a visible share of PostgreSQL's CPU.
+    # Each poll counts hundreds of thousands of rows, charged to PostgreSQL's CPU (a tenth of it
+    # when polled every 0.5 s from the start): while dossiers are missing, the next poll comes
+    # when the rate so far says most of them will be there, and every 0.5 s near the end. The
+    # requests are counted only once mobility is done.
     async def persisted() -> bool:
         dossiers, done_cases, pending = await db_counts(runtime.db)
-        if dossiers < len(messages) or done_cases < cases or pending:
+        if dossiers < len(messages):
+            rate = dossiers / max(time.perf_counter() - started, 1e-3)
+            if rate > 0:
+                await asyncio.sleep(min(10.0, 0.7 * (len(messages) - dossiers) / rate))
+            return False
+        if done_cases < cases or pending:
             return False
         sql = "SELECT count(*) FROM requests WHERE case_id IS NOT NULL"
         return await count_rows(requests_db, sql) >= cases

@@ -38,6 +38,9 @@ from atlas_events.outbox import (
     Outbox,
     OutboxRelay,
     claim_publishing,
+    outbox_records,
+    pack_records,
+    unpack_records,
 )
 from atlas_events.testing import read_topic, topic_size, wait_until
 
@@ -438,6 +441,67 @@ async def test_several_relays_publish_each_row_once_and_each_key_in_order(
         data = json.loads(record.value or b"{}")
         seen.setdefault(data["counter"], []).append(data["amount"])
     assert seen == {f"c{k}": list(range(1, per_key + 1)) for k in range(keys)}
+
+
+def test_packed_records_read_back_as_written() -> None:
+    records = [
+        ("t.a", b"k1", b'{"counter":"k1"}', [("ce_id", b"1"), ("traceparent", b"00-ab-cd-01")]),
+        ("t.b", None, None, []),  # no key, a tombstone
+        ("t.a", b"", b"", [("empty", b"")]),
+        ("t.\u00e9", "é".encode(), b"x" * 70_000, [("h", b"\x00\xff")]),
+    ]
+    assert unpack_records(pack_records(records)) == records
+    assert unpack_records(b"") == []
+
+
+async def test_packed_rows_publish_each_event_once_in_order_among_single_rows(
+    counter_db, kafka_bootstrap, unique_topic
+):
+    """A packed row (one row for a batch's events) is published as its events, in the order
+    they were written, between the single rows written before and after it; relays with a
+    small batch publish a packed row larger than their batch alone, and each event once."""
+    topic = await unique_topic(partitions=3)
+    outbox = Outbox(cd.tables, registry=cd.make_registry(topic))
+    keys, per_key = 5, 40
+    async with counter_db.transaction() as session:
+        for k in range(keys):
+            await outbox.add(session, incremented(f"c{k}", 0), key=f"c{k}")  # before: single
+    async with counter_db.transaction() as session:
+        packed = [
+            (incremented(f"c{k}", seq), f"c{k}")
+            for seq in range(1, per_key + 1)
+            for k in range(keys)
+        ]
+        assert await outbox.add_many(session, packed, packed=True) == keys * per_key
+    async with counter_db.transaction() as session:
+        for k in range(keys):
+            await outbox.add(session, incremented(f"c{k}", per_key + 1), key=f"c{k}")  # after
+    count = keys * (per_key + 2)
+    assert await outbox_rows(counter_db) == 2 * keys + 1  # the batch is one row
+    async with counter_db.transaction() as session:
+        listed = await outbox_records(session, cd.tables, pending=True)
+    assert len(listed) == count
+    relay = OutboxRelay(counter_db, outbox, bootstrap=kafka_bootstrap, client_id="p", batch_size=7)
+    published = []
+    try:
+        while await outbox_rows(counter_db, pending=True):
+            published.append(await relay.publish_pending())
+    finally:
+        await relay._close()
+    assert keys * per_key in published  # the packed row, alone, over the batch size
+    assert sum(published) == count
+    records = await read_topic(kafka_bootstrap, topic, count=count)
+    assert len({dict(r.headers)["ce_id"] for r in records}) == count
+    assert all("traceparent" in dict(r.headers) for r in records)
+    seen: dict[str, list[int]] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        data = json.loads(record.value or b"{}")
+        assert record.key == data["counter"].encode()
+        seen.setdefault(data["counter"], []).append(data["amount"])
+    assert seen == {f"c{k}": list(range(per_key + 2)) for k in range(keys)}
+    # A key's partition is the one its single events go to (murmur2, as the Java client).
+    partitions = {(r.key, r.partition) for r in records}
+    assert len(partitions) == keys
 
 
 async def test_graceful_stop_commits_offsets(counter_db, kafka_bootstrap, unique_topic):

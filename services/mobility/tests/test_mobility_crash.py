@@ -19,11 +19,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from mobility_factories import hr_event, new_ids, snapshot, start_service
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
 from atlas_events.cloudevents import to_kafka
 from atlas_events.db import Database
 from atlas_events.kafka import ensure_topics
+from atlas_events.outbox import EventTables, outbox_records
 from atlas_events.schemas import requests
 from atlas_events.testing import group_members, wait_until
 from atlas_mobility.config import MobilitySettings
@@ -152,29 +153,21 @@ async def test_worker_killed_mid_batch_and_restarted_applies_each_mutation_once(
 async def assert_each_case_asked_once(db: Database, *, cases: int, dossiers: int) -> None:
     """The outbox holds one open_request per case (inside the command batches), never two."""
     async with db.transaction() as session:
-        by_type = dict(
-            (
-                await session.execute(
-                    text("SELECT event_type, count(*) FROM atlas_outbox GROUP BY event_type")
-                )
-            ).all()
-        )
-        batches = (
-            await session.scalars(
-                text("SELECT value FROM atlas_outbox WHERE event_type = :t"),
-                {"t": requests.APPLY_CASE_COMMANDS},
-            )
-        ).all()
+        records = await outbox_records(session, EventTables(MetaData()))
+    by_type: dict[str, list[bytes]] = {}
+    for _, _, value, headers in records:
+        assert value is not None
+        by_type.setdefault(dict(headers)["ce_type"].decode(), []).append(value)
     opened = [
         c["case_id"]
-        for value in batches
+        for value in by_type.get(requests.APPLY_CASE_COMMANDS, [])
         for c in json.loads(value)["commands"]
         if c["command"] == "open_request"
     ]
     assert len(opened) == cases
     assert len(set(opened)) == cases
     assert requests.OPEN_REQUEST not in by_type  # mobility sends its commands batched
-    assert by_type["fr.defense.atlas.mobility.dossier.opened.v1"] == dossiers
+    assert len(by_type["fr.defense.atlas.mobility.dossier.opened.v1"]) == dossiers
 
 
 async def test_sigkill_after_batch_commits_before_offsets_rereads_and_applies_nothing_twice(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -90,6 +90,42 @@ class KeyPartitioner:
             index = (murmur2(key) & 0x7FFFFFFF) % len(all_partitions)
             self._known[slot] = index
         return all_partitions[index]
+
+
+async def send_in_batches(
+    producer: AIOKafkaProducer,
+    records: Sequence[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]],
+    partitioner: KeyPartitioner,
+) -> list[asyncio.Future[Any]]:
+    """Queue (topic, key, value, headers) records as record batches built here, one run per
+    partition, and return the futures of their acknowledgements.
+
+    The records of one partition keep their order (the batches of a partition are queued one
+    after the other), as they would through `send`, which costs several times more per record:
+    a coroutine, two partition lists, a future and a lookup each. A key goes to the partition
+    the Java client would choose (murmur2, `KeyPartitioner`); no key, any partition.
+    """
+    runs: dict[tuple[str, int], list[int]] = {}
+    partitions: dict[str, list[int]] = {}
+    for i, (topic, key, _, _) in enumerate(records):
+        known = partitions.get(topic)
+        if known is None:
+            known = partitions[topic] = sorted(await producer.partitions_for(topic))
+        runs.setdefault((topic, partitioner(key, known, known)), []).append(i)
+    acks: list[asyncio.Future[Any]] = []
+    for (topic, partition), indexes in runs.items():
+        batch = producer.create_batch()
+        for i in indexes:
+            _, key, value, headers = records[i]
+            if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
+                batch.close()  # full: it leaves now, the record starts the next one
+                acks.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
+                    raise ValueError(f"a record for {topic} is larger than a producer batch")
+        batch.close()
+        acks.append(await producer.send_batch(batch, topic, partition=partition))
+    return acks
 
 
 def make_producer(

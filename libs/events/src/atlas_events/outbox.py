@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import time
 import weakref
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from opentelemetry import context as otel_context
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from sqlalchemy import (
+    ARRAY,
     JSON,
     BigInteger,
     Column,
@@ -37,8 +39,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    any_,
     event,
     insert,
+    literal,
     select,
     text,
     update,
@@ -49,7 +53,13 @@ from sqlalchemy.orm import Session
 from atlas_events.cloudevents import CloudEvent, to_kafka
 from atlas_events.db import Database, bulk_insert, try_advisory_xact_lock
 from atlas_events.errors import PayloadTooLarge, PermanentError
-from atlas_events.kafka import KafkaOptions, make_producer, started
+from atlas_events.kafka import (
+    KafkaOptions,
+    KeyPartitioner,
+    make_producer,
+    send_in_batches,
+    started,
+)
 from atlas_events.registry import REGISTRY, TopicRegistry
 from atlas_events.tracing import inject_headers
 
@@ -88,6 +98,89 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A Kafka record as the outbox keeps it: topic, key, value, headers.
+Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
+# The event_type of a packed row (its events' own types are in their records' ce_type header).
+PACKED_EVENT_TYPE = "atlas.outbox.packed"
+
+# A packed record: topic length, key length, value length (-1 for none), header count; then
+# each header: name length, value length. Big-endian, then the bytes themselves.
+_RECORD = struct.Struct(">HiiH")
+_HEADER = struct.Struct(">Hi")
+
+
+def pack_records(records: Sequence[Record]) -> bytes:
+    """The records of a packed outbox row, in order (`unpack_records` reads them back)."""
+    parts: list[bytes] = []
+    append = parts.append
+    for topic, key, value, headers in records:
+        name = topic.encode()
+        append(
+            _RECORD.pack(
+                len(name),
+                -1 if key is None else len(key),
+                -1 if value is None else len(value),
+                len(headers),
+            )
+        )
+        append(name)
+        if key is not None:
+            append(key)
+        if value is not None:
+            append(value)
+        for header, content in headers:
+            label = header.encode()
+            append(_HEADER.pack(len(label), len(content)))
+            append(label)
+            append(content)
+    return b"".join(parts)
+
+
+def unpack_records(blob: bytes) -> list[Record]:
+    """The records `pack_records` packed, in their order."""
+    records: list[Record] = []
+    view = memoryview(blob)
+    at = 0
+    end = len(blob)
+    while at < end:
+        topic_len, key_len, value_len, header_count = _RECORD.unpack_from(blob, at)
+        at += _RECORD.size
+        topic = bytes(view[at : at + topic_len]).decode()
+        at += topic_len
+        key = None
+        if key_len >= 0:
+            key = bytes(view[at : at + key_len])
+            at += key_len
+        value = None
+        if value_len >= 0:
+            value = bytes(view[at : at + value_len])
+            at += value_len
+        headers = []
+        for _ in range(header_count):
+            label_len, content_len = _HEADER.unpack_from(blob, at)
+            at += _HEADER.size
+            label = bytes(view[at : at + label_len]).decode()
+            at += label_len
+            headers.append((label, bytes(view[at : at + content_len])))
+            at += content_len
+        records.append((topic, key, value, headers))
+    return records
+
+
+def _row_of(event: CloudEvent, record: Record, created_at: datetime) -> dict[str, Any]:
+    """The outbox row of one event's record."""
+    topic, key, value, headers = record
+    return {
+        "event_id": event.id,
+        "event_type": event.type,
+        "topic": topic,
+        "key": key,
+        "value": value,
+        "headers": [[k, v.decode()] for k, v in headers],
+        "created_at": created_at,
+    }
+
+
 class EventTables:
     """The outbox and processed-event tables, declared in a service's own metadata."""
 
@@ -105,6 +198,10 @@ class EventTables:
             Column("headers", JSON, nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False),
             Column("published_at", DateTime(timezone=True), nullable=True),
+            # A packed row: the records of many events (`pack_records`), `batch_count` of them;
+            # its own topic, key, value and headers are empty (see `Outbox.add_many`).
+            Column("batch", LargeBinary, nullable=True),
+            Column("batch_count", Integer, nullable=True),
             Index(
                 "ix_atlas_outbox_unpublished",
                 "id",
@@ -164,6 +261,7 @@ class Outbox:
         *,
         contexts: Sequence[otel_context.Context | None] | None = None,
         models: Sequence[BaseModel | None] | None = None,
+        packed: bool = False,
     ) -> int:
         """Queue (event, key) pairs in order with one bulk insert; validated like `add`.
 
@@ -172,6 +270,10 @@ class Outbox:
         `models`, one per event (or None), is the model instance the event's data was dumped
         from: an instance of exactly the model the registry declares for the type was validated
         when it was built, so its data is not validated a second time.
+
+        `packed`: the events go into one row (`pack_records`), published in order like the
+        rows of single events. A stream batch writes thousands of events; one row each, then an
+        update each once published, was most of the database's work in a burst.
         """
         if not events:
             return 0
@@ -180,32 +282,55 @@ class Outbox:
         if models is not None and len(models) != len(events):
             raise ValueError("add_many needs one model (or None) per event")
         now = _utcnow()
-        rows = [
-            self._row(
+        records = [
+            self._record(
                 event,
                 key,
                 self.registry.topic_for_event(event.type).name,
-                now,
                 context=None if contexts is None else contexts[i],
                 model=None if models is None else models[i],
             )
             for i, (event, key) in enumerate(events)
         ]
+        rows: list[dict[str, Any]]
+        if packed and len(records) > 1:
+            rows = [
+                {
+                    "event_id": events[0][0].id,
+                    "event_type": PACKED_EVENT_TYPE,
+                    "topic": "",
+                    "key": None,
+                    "value": None,
+                    "headers": [],
+                    "created_at": now,
+                    "batch": pack_records(records),
+                    "batch_count": len(records),
+                }
+            ]
+        else:
+            rows = [
+                _row_of(event, record, now)
+                for (event, _), record in zip(events, records, strict=True)
+            ]
         await bulk_insert(session, self.tables.outbox, rows)
         self._pending(session)
-        return len(rows)
+        return len(records)
 
-    def _row(
+    def _row(self, event: CloudEvent, key: str | bytes | None, topic: str) -> dict[str, Any]:
+        """The outbox row of one validated event."""
+        return _row_of(event, self._record(event, key, topic), _utcnow())
+
+    def _record(
         self,
         event: CloudEvent,
         key: str | bytes | None,
         topic: str,
-        created_at: datetime | None = None,
         *,
         context: otel_context.Context | None = None,
         model: BaseModel | None = None,
-    ) -> dict[str, Any]:
-        """The outbox row of a validated event: CloudEvents binary encoding plus trace headers."""
+    ) -> Record:
+        """The Kafka record of a validated event: CloudEvents binary encoding plus trace
+        headers."""
         if model is None or type(model) is not self.registry.event_type(event.type).data:
             self.registry.validate(event.type, event.data)
         message = to_kafka(event, key)
@@ -217,15 +342,7 @@ class Outbox:
                 f"{event.type} would be {size} bytes on Kafka, over the {MAX_EVENT_BYTES} an event"
                 " may have"
             )
-        return {
-            "event_id": event.id,
-            "event_type": event.type,
-            "topic": topic,
-            "key": message.key,
-            "value": message.value,
-            "headers": [[k, v.decode()] for k, v in headers],
-            "created_at": created_at or _utcnow(),
-        }
+        return topic, message.key, message.value, headers
 
     def _pending(self, session: AsyncSession) -> None:
         pending: set[Outbox] = session.sync_session.info.setdefault(_PENDING_FLAG, set())
@@ -237,6 +354,27 @@ class Outbox:
 
     def _register(self, relay: OutboxRelay) -> None:
         self._wakers.add(relay)
+
+
+async def outbox_records(
+    session: AsyncSession, tables: EventTables, *, pending: bool = False
+) -> list[Record]:
+    """Every record in the outbox (only those not yet published with `pending`), in order,
+    packed rows unpacked: what the relays publish, for tests and inspection."""
+    table = tables.outbox
+    query = select(
+        table.c.topic, table.c.key, table.c.value, table.c.headers, table.c.batch
+    ).order_by(table.c.id)
+    if pending:
+        query = query.where(table.c.published_at.is_(None))
+    records: list[Record] = []
+    for row in (await session.execute(query)).all():
+        if row.batch is not None:
+            records.extend(unpack_records(row.batch))
+        else:
+            headers = [(k, v.encode()) for k, v in row.headers]
+            records.append((row.topic, row.key, row.value, headers))
+    return records
 
 
 @event.listens_for(Session, "after_commit")
@@ -280,6 +418,8 @@ class OutboxRelay:
         self._listener: Any = None
         self._relisten_at = 0.0
         self._held_elsewhere = False  # another relay was publishing at our last attempt
+        self._partitioner = KeyPartitioner()
+        self._more = False  # the last batch left committed rows behind it
         self.hold_seconds = hold_seconds
         outbox._register(self)
 
@@ -302,46 +442,68 @@ class OutboxRelay:
             )
             if self._held_elsewhere:
                 return 0
-            rows = (
+            # The oldest rows, up to batch_size records (a packed row counts its records; one
+            # that holds more is published alone), then what they hold.
+            waiting = (
                 await session.execute(
-                    select(table.c.id, table.c.topic, table.c.key, table.c.value)
-                    .add_columns(table.c.headers, table.c.created_at)
+                    select(table.c.id, table.c.batch_count)
                     .where(table.c.published_at.is_(None))
                     .order_by(table.c.id)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            if not rows:
+            ids: list[int] = []
+            count = 0
+            for row in waiting:
+                count += row.batch_count or 1
+                if ids and count > self.batch_size:
+                    break
+                ids.append(row.id)
+            self._more = len(ids) < len(waiting) or len(waiting) == self.batch_size
+            if not ids:
                 return 0
-            # `send` only waits for room in the producer's per-partition batch and returns the
-            # acknowledgement's future: queue the whole batch in id order, then wait for every ack.
-            acks = [
-                await producer.send(
-                    row.topic,
-                    key=row.key,
-                    value=row.value,
-                    headers=[(k, v.encode()) for k, v in row.headers],
+            rows = (
+                await session.execute(
+                    select(table.c.id, table.c.topic, table.c.key, table.c.value)
+                    .add_columns(table.c.headers, table.c.created_at, table.c.batch)
+                    .where(self._among(table.c.id, ids))
+                    .order_by(table.c.id)
                 )
-                for row in rows
-            ]
-            await asyncio.gather(*acks)
+            ).all()
+            # Queue the whole batch in id order (each partition's records keep it), then wait for
+            # every acknowledgement before marking the rows.
+            records: list[Record] = []
+            for row in rows:
+                if row.batch is not None:
+                    records.extend(unpack_records(row.batch))
+                else:
+                    headers = [(k, v.encode()) for k, v in row.headers]
+                    records.append((row.topic, row.key, row.value, headers))
+            await asyncio.gather(*await send_in_batches(producer, records, self._partitioner))
             now = _utcnow()
             await session.execute(
-                update(table).where(table.c.id.in_([r.id for r in rows])).values(published_at=now)
+                update(table).where(self._among(table.c.id, ids)).values(published_at=now)
             )
-        self._observe(rows, now)
-        return len(rows)
+        self._observe(rows, records, now)
+        return len(records)
+
+    def _among(self, column: Any, ids: list[int]) -> Any:
+        """`column IN ids`: one array parameter on PostgreSQL, not thousands of bound ones."""
+        if self.db.is_sqlite:
+            return column.in_(ids)
+        return column == any_(literal(ids, ARRAY(BigInteger)))
 
     @staticmethod
-    def _observe(rows: Sequence[Any], now: datetime) -> None:
-        per_topic: dict[str, int] = {}
+    def _observe(rows: Sequence[Any], records: Sequence[Record], now: datetime) -> None:
         for row in rows:
-            per_topic[row.topic] = per_topic.get(row.topic, 0) + 1
             created = (
                 row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
             )
             PUBLISH_LAG.observe(max(0.0, (now - created).total_seconds()))
+        per_topic: dict[str, int] = {}
+        for topic, _, _, _ in records:
+            per_topic[topic] = per_topic.get(topic, 0) + 1
         for topic, count in per_topic.items():
             PUBLISHED.labels(topic).inc(count)
 
@@ -353,7 +515,7 @@ class OutboxRelay:
             while not self._stopping:
                 self._wakeup.clear()
                 try:
-                    while await self.publish_pending() == self.batch_size:
+                    while await self.publish_pending() and self._more:
                         pass
                     backoff = 0.1
                 except asyncio.CancelledError:

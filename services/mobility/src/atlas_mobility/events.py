@@ -1,9 +1,10 @@
 """Collects the events a unit of work produces and writes them to the outbox in one statement.
 
 A stream batch produces thousands of events: they are queued here while the batch is applied,
-then handed to the shared `Outbox.add_many` (one multi-row INSERT, registry-validated, relays
-woken when the caller's transaction commits). Each event keeps the trace context it was
-emitted under (the span of the delivery that caused it), not the one current at the flush.
+then handed to the shared `Outbox.add_many` as one packed row (registry-validated, published in
+order, relays woken when the caller's transaction commits). Each event keeps the trace context
+it was emitted under (the span of the delivery that caused it), not the one current at the
+flush.
 
 Commands to the requests service are not sent one by one: they are queued per key (the HR
 partition of the mutation that issued them, so a case's commands keep their order) and leave
@@ -71,7 +72,7 @@ class EventSink:
         caller's transaction)."""
         self._emit_commands()
         count = await outbox.add_many(
-            session, self.events, contexts=self.contexts, models=self.models
+            session, self.events, contexts=self.contexts, models=self.models, packed=True
         )
         self.events.clear()
         self.contexts.clear()

@@ -55,8 +55,9 @@ class Milestone(MobilityModel, table=True):
     id: int | None = Field(
         default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True)
     )
-    # Looked up through uq_mobility_milestones_step, whose index leads with case_id.
-    case_id: str = Field(max_length=100, foreign_key="mobility_cases.case_id")
+    # Looked up through uq_mobility_milestones_step, whose index leads with case_id. No foreign
+    # key: milestones are written with their case, in its transaction (migration 0005 says why).
+    case_id: str = Field(max_length=100)
     code: str = Field(max_length=40)
     # "" rather than NULL so the unique constraint holds for steps of the whole case.
     child_ref: str = Field(default="", max_length=64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text
+from sqlalchemy import JSON, Index, Text, text
 from sqlmodel import Field
 
 from atlas_events.db import UTCDateTime
@@ -30,6 +30,14 @@ class Request(RequestsModel, table=True):
         Index("ix_requests_space_due", "atlas_id", "sla_due_at"),
         Index("ix_requests_space_submitted", "atlas_id", "submitted_at"),
         Index("ix_requests_case_space", "case_id", "atlas_id", unique=True),
+        # Only assigned requests: most are not (every request mobility opens), and lookups are by
+        # a staff member (migration 0003).
+        Index(
+            "ix_requests_assignee",
+            "assignee",
+            postgresql_where=text("assignee IS NOT NULL"),
+            sqlite_where=text("assignee IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -48,7 +56,7 @@ class Request(RequestsModel, table=True):
     title: str = Field(max_length=200)
     description: str | None = Field(default=None, sa_type=Text)
     status: str = Field(max_length=32)
-    assignee: str | None = Field(default=None, max_length=200, index=True)
+    assignee: str | None = Field(default=None, max_length=200)
     case_id: str | None = Field(default=None, max_length=100)
     case_kind: str | None = Field(default=None, max_length=20)
     mutation_id: str | None = Field(default=None, max_length=64)

@@ -512,7 +512,9 @@ class RequestService:
                 # Core statements on the tables: the ORM's per-object work is what this avoids.
                 await bulk_insert(self.session, _REQUESTS, list(pending.values()))
                 await bulk_insert(self.session, _TRANSITIONS, transitions)
-                await self.outbox.add_many(self.session, events, contexts=contexts, models=models)
+                await self.outbox.add_many(
+                    self.session, events, contexts=contexts, models=models, packed=True
+                )
                 pending.clear()
                 transitions.clear()
                 events.clear()
