@@ -18,7 +18,7 @@ from pydantic import (
     field_serializer,
     field_validator,
 )
-from pydantic_core import PydanticSerializationError, to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
 from atlas_events import jsoncodec
 
@@ -255,6 +255,43 @@ def to_kafka(event: CloudEvent, key: str | bytes | None = None) -> KafkaMessage:
         key=key.encode() if isinstance(key, str) else key,
         value=None if event.data is None else _dump_json(event.data),
         headers=headers,
+    )
+
+
+def new_message(
+    type: str,
+    source: str,
+    data: BaseModel,
+    key: str | bytes | None = None,
+    *,
+    subject: str | None = None,
+    id: str | None = None,
+    time: datetime | None = None,
+) -> KafkaMessage:
+    """The Kafka message of a new event whose data is a validated model: what
+    `to_kafka(CloudEvent.create(type, source, data, subject=subject), key)` gives, built
+    without the CloudEvent and without the data's JSON values (pydantic writes the JSON text
+    itself: a third of the cost, and a burst writes several events per mutation)."""
+    if not (type and source) or subject == "" or id == "":
+        raise ValueError("an event needs a type and a source; subject and id, when given, text")
+    if time is not None and time.tzinfo is None:
+        raise ValueError("an event's time must be timezone-aware")
+    value = to_json(data, inf_nan_mode="constants")
+    if b"NaN" in value or b"Infinity" in value:
+        # Perhaps a non-finite float, which the strict codec refuses (or text that says so).
+        value = _dump_json(data.model_dump(mode="json"))
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", (id if id is not None else str(uuid.uuid4())).encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", type.encode()),
+        ("ce_time", format_rfc3339(time if time is not None else datetime.now(UTC)).encode()),
+    ]
+    if subject is not None:
+        headers.append(("ce_subject", subject.encode()))
+    headers.append((CONTENT_TYPE_HEADER, b"application/json"))
+    return KafkaMessage(
+        key=key.encode() if isinstance(key, str) else key, value=value, headers=headers
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import DateTime, Table, event, insert, text
+from sqlalchemy import ARRAY, DateTime, Table, any_, event, insert, literal, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -187,6 +187,15 @@ def _raise_as_sqlalchemy(exc: Exception, statement: str) -> None:
     if isinstance(exc, asyncpg.PostgresError):
         raise sa_exc.DBAPIError(statement, None, exc) from exc
     raise exc  # connection errors and the like stay the driver's (see is_connection_error)
+
+
+def among(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values` for a batch's thousands of values: on PostgreSQL one array parameter
+    (`= ANY`), which SQLAlchemy neither expands nor renders value by value (an `IN` of a
+    thousand ids cost more to compile than to run); elsewhere `IN`."""
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(list(values))
+    return column == any_(literal(list(values), ARRAY(column.type)))
 
 
 async def plan_for_each_batch(session: AsyncSession) -> None:

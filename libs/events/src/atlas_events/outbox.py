@@ -19,6 +19,7 @@ import struct
 import time
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,6 @@ from opentelemetry import context as otel_context
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from sqlalchemy import (
-    ARRAY,
     JSON,
     BigInteger,
     Column,
@@ -39,10 +39,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    any_,
     event,
     insert,
-    literal,
     select,
     text,
     update,
@@ -50,8 +48,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from atlas_events.cloudevents import CloudEvent, to_kafka
-from atlas_events.db import Database, bulk_insert, try_advisory_xact_lock
+from atlas_events.cloudevents import CloudEvent, KafkaMessage, new_message, to_kafka
+from atlas_events.db import Database, among, bulk_insert, try_advisory_xact_lock
 from atlas_events.errors import PayloadTooLarge, PermanentError
 from atlas_events.kafka import (
     KafkaOptions,
@@ -167,12 +165,54 @@ def unpack_records(blob: bytes) -> list[Record]:
     return records
 
 
-def _row_of(event: CloudEvent, record: Record, created_at: datetime) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A new event for `Outbox.add_new`: its type, its data (a model), its Kafka key, its
+    subject, and the trace context it was produced under (None: the one current when added)."""
+
+    type: str
+    data: BaseModel
+    key: str | bytes | None
+    subject: str | None = None
+    context: otel_context.Context | None = None
+
+
+def _checked(
+    event_type: str, topic: str, message: KafkaMessage, context: otel_context.Context | None
+) -> Record:
+    """The record of a message, with its trace headers, refused when larger than Kafka takes."""
+    headers = inject_headers(message.headers, context=context)
+    size = len(message.value or b"") + len(message.key or b"")
+    size += sum(len(k) + len(v) for k, v in headers)
+    if size > MAX_EVENT_BYTES:
+        raise EventTooLarge(
+            f"{event_type} would be {size} bytes on Kafka, over the {MAX_EVENT_BYTES} an event"
+            " may have"
+        )
+    return topic, message.key, message.value, headers
+
+
+def _packed_row(records: Sequence[Record], created_at: datetime) -> dict[str, Any]:
+    """The outbox row of several records (named after the first event it holds)."""
+    return {
+        "event_id": dict(records[0][3])["ce_id"].decode(),
+        "event_type": PACKED_EVENT_TYPE,
+        "topic": "",
+        "key": None,
+        "value": None,
+        "headers": [],
+        "created_at": created_at,
+        "batch": pack_records(records),
+        "batch_count": len(records),
+    }
+
+
+def _row_of(event_id: str, event_type: str, record: Record, created_at: datetime) -> dict[str, Any]:
     """The outbox row of one event's record."""
     topic, key, value, headers = record
     return {
-        "event_id": event.id,
-        "event_type": event.type,
+        "event_id": event_id,
+        "event_type": event_type,
         "topic": topic,
         "key": key,
         "value": value,
@@ -294,31 +334,56 @@ class Outbox:
         ]
         rows: list[dict[str, Any]]
         if packed and len(records) > 1:
-            rows = [
-                {
-                    "event_id": events[0][0].id,
-                    "event_type": PACKED_EVENT_TYPE,
-                    "topic": "",
-                    "key": None,
-                    "value": None,
-                    "headers": [],
-                    "created_at": now,
-                    "batch": pack_records(records),
-                    "batch_count": len(records),
-                }
-            ]
+            rows = [_packed_row(records, now)]
         else:
             rows = [
-                _row_of(event, record, now)
+                _row_of(event.id, event.type, record, now)
                 for (event, _), record in zip(events, records, strict=True)
             ]
         await bulk_insert(session, self.tables.outbox, rows)
         self._pending(session)
         return len(records)
 
+    async def add_new(
+        self,
+        session: AsyncSession,
+        source: str,
+        events: Sequence[NewEvent],
+        *,
+        packed: bool = False,
+    ) -> int:
+        """Queue new events of `source` whose data are models, in order, with one bulk insert.
+
+        As `add_many`, but each event is written straight to its Kafka record
+        (`cloudevents.new_message`): no CloudEvent, no JSON values in between. Data of exactly
+        the model its type declares was validated when built; other data is validated here.
+        """
+        if not events:
+            return 0
+        records = [self._new_record(source, e) for e in events]
+        rows: list[dict[str, Any]] = []
+        now = _utcnow()
+        if packed and len(records) > 1:
+            rows.append(_packed_row(records, now))
+        else:
+            for event, record in zip(events, records, strict=True):
+                headers = dict(record[3])
+                rows.append(_row_of(headers["ce_id"].decode(), event.type, record, now))
+        await bulk_insert(session, self.tables.outbox, rows)
+        self._pending(session)
+        return len(records)
+
+    def _new_record(self, source: str, event: NewEvent) -> Record:
+        declared = self.registry.event_type(event.type)
+        if type(event.data) is not declared.data:
+            declared.data.model_validate(event.data.model_dump(mode="json"))
+        topic = self.registry.topic_for_event(event.type).name
+        message = new_message(event.type, source, event.data, event.key, subject=event.subject)
+        return _checked(event.type, topic, message, event.context)
+
     def _row(self, event: CloudEvent, key: str | bytes | None, topic: str) -> dict[str, Any]:
         """The outbox row of one validated event."""
-        return _row_of(event, self._record(event, key, topic), _utcnow())
+        return _row_of(event.id, event.type, self._record(event, key, topic), _utcnow())
 
     def _record(
         self,
@@ -333,16 +398,7 @@ class Outbox:
         headers."""
         if model is None or type(model) is not self.registry.event_type(event.type).data:
             self.registry.validate(event.type, event.data)
-        message = to_kafka(event, key)
-        headers = inject_headers(message.headers, context=context)
-        size = len(message.value or b"") + len(message.key or b"")
-        size += sum(len(k) + len(v) for k, v in headers)
-        if size > MAX_EVENT_BYTES:
-            raise EventTooLarge(
-                f"{event.type} would be {size} bytes on Kafka, over the {MAX_EVENT_BYTES} an event"
-                " may have"
-            )
-        return topic, message.key, message.value, headers
+        return _checked(event.type, topic, to_kafka(event, key), context)
 
     def _pending(self, session: AsyncSession) -> None:
         pending: set[Outbox] = session.sync_session.info.setdefault(_PENDING_FLAG, set())
@@ -467,7 +523,7 @@ class OutboxRelay:
                 await session.execute(
                     select(table.c.id, table.c.topic, table.c.key, table.c.value)
                     .add_columns(table.c.headers, table.c.created_at, table.c.batch)
-                    .where(self._among(table.c.id, ids))
+                    .where(among(session, table.c.id, ids))
                     .order_by(table.c.id)
                 )
             ).all()
@@ -483,16 +539,10 @@ class OutboxRelay:
             await asyncio.gather(*await send_in_batches(producer, records, self._partitioner))
             now = _utcnow()
             await session.execute(
-                update(table).where(self._among(table.c.id, ids)).values(published_at=now)
+                update(table).where(among(session, table.c.id, ids)).values(published_at=now)
             )
         self._observe(rows, records, now)
         return len(records)
-
-    def _among(self, column: Any, ids: list[int]) -> Any:
-        """`column IN ids`: one array parameter on PostgreSQL, not thousands of bound ones."""
-        if self.db.is_sqlite:
-            return column.in_(ids)
-        return column == any_(literal(ids, ARRAY(BigInteger)))
 
     @staticmethod
     def _observe(rows: Sequence[Any], records: Sequence[Record], now: datetime) -> None:

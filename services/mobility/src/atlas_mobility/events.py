@@ -1,10 +1,10 @@
 """Collects the events a unit of work produces and writes them to the outbox in one statement.
 
 A stream batch produces thousands of events: they are queued here while the batch is applied,
-then handed to the shared `Outbox.add_many` as one packed row (registry-validated, published in
-order, relays woken when the caller's transaction commits). Each event keeps the trace context
-it was emitted under (the span of the delivery that caused it), not the one current at the
-flush.
+then handed to the shared `Outbox.add_new` as one packed row (each event written straight from
+its validated model to its Kafka record, published in order, relays woken when the caller's
+transaction commits). Each event keeps the trace context it was emitted under (the span of the
+delivery that caused it), not the one current at the flush.
 
 Commands to the requests service are not sent one by one: they are queued per key (the HR
 partition of the mutation that issued them, so a case's commands keep their order) and leave
@@ -19,8 +19,7 @@ from opentelemetry import context as otel_context
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atlas_events.cloudevents import CloudEvent
-from atlas_events.outbox import Outbox
+from atlas_events.outbox import NewEvent, Outbox
 from atlas_events.registry import TopicRegistry
 from atlas_events.schemas import requests
 
@@ -32,28 +31,16 @@ class EventSink:
     """Events of one unit of work, in order, waiting to be written to the outbox."""
 
     registry: TopicRegistry
-    events: list[tuple[CloudEvent, str | bytes | None]] = field(default_factory=list)
-    contexts: list[otel_context.Context] = field(default_factory=list)
-    models: list[BaseModel | None] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
     # The key the commands of the delivery being applied go under; None: each command's case.
     command_key: str | None = None
     commands: dict[str, list[requests.CaseCommand]] = field(default_factory=dict)
 
     def emit(
         self, event_type: str, data: BaseModel, *, key: str, subject: str | None = None
-    ) -> CloudEvent:
-        """Queue a new mobility event keyed by `key`."""
-        event = CloudEvent.create(event_type, SOURCE, data, subject=subject)
-        self.events.append((event, key))
-        self.contexts.append(otel_context.get_current())
-        self.models.append(data)  # validated when built: the outbox need not validate it again
-        return event
-
-    def forward(self, event: CloudEvent, *, key: str) -> None:
-        """Queue an event built elsewhere (an HR event posted over HTTP) unchanged."""
-        self.events.append((event, key))
-        self.contexts.append(otel_context.get_current())
-        self.models.append(None)
+    ) -> None:
+        """Queue a new mobility event keyed by `key`, under the current trace context."""
+        self.events.append(NewEvent(event_type, data, key, subject, otel_context.get_current()))
 
     def command(self, item: requests.CaseCommand) -> None:
         """Queue a command for the requests service; it leaves batched at the flush."""
@@ -71,10 +58,6 @@ class EventSink:
         """Insert every queued event, then the command batches, into the outbox (in the
         caller's transaction)."""
         self._emit_commands()
-        count = await outbox.add_many(
-            session, self.events, contexts=self.contexts, models=self.models, packed=True
-        )
+        count = await outbox.add_new(session, SOURCE, self.events, packed=True)
         self.events.clear()
-        self.contexts.clear()
-        self.models.clear()
         return count

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from atlas_events.db import bulk_insert
+from atlas_events.db import among, bulk_insert
 from atlas_events.schemas import mobility, requests
 from atlas_events.tracing import current_traceparent
 from atlas_mobility.cases.models import (
@@ -95,7 +95,7 @@ class CaseHandler:
             return
         rows = await self.session.scalars(
             select(HandlerCase)
-            .where(col(HandlerCase.case_id).in_(wanted))
+            .where(among(self.session, col(HandlerCase.case_id), wanted))
             .order_by(col(HandlerCase.case_id))
             .with_for_update()
         )
@@ -108,7 +108,7 @@ class CaseHandler:
         if mutation_ids:
             await self.session.execute(
                 select(col(Dossier.mutation_id))
-                .where(col(Dossier.mutation_id).in_(mutation_ids))
+                .where(among(self.session, col(Dossier.mutation_id), mutation_ids))
                 .order_by(col(Dossier.mutation_id))
                 .with_for_update()
             )

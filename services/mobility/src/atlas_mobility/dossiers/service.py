@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from atlas_events.cloudevents import CloudEvent
-from atlas_events.db import bulk_insert
+from atlas_events.db import among, bulk_insert
 from atlas_events.schemas import hr, mobility
 from atlas_mobility.cases.handlers import SNAPSHOT_PARTS, Handler, Placement, case_id
 from atlas_mobility.cases.service import CaseHandler
@@ -129,7 +129,7 @@ class DossierDecision:
         if ids:
             rows = await self.session.scalars(
                 select(Dossier)
-                .where(col(Dossier.mutation_id).in_(ids))
+                .where(among(self.session, col(Dossier.mutation_id), ids))
                 .order_by(col(Dossier.mutation_id))
                 .with_for_update()
             )

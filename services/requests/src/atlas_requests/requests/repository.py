@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
+from atlas_events.db import among
 from atlas_requests.requests.models import (
     Request,
     RequestAssignment,
@@ -85,7 +86,7 @@ class RequestRepository:
         """The requests of several cases, locked in one ordered query (a batch of commands)."""
         query = (
             select(Request)
-            .where(R.case_id.in_(list(case_ids)))
+            .where(among(self.session, R.case_id, case_ids))
             .order_by(R.case_id, R.created_at, R.id)
             .with_for_update()
         )

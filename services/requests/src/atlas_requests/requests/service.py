@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atlas_events.auth import Principal, Role
 from atlas_events.cloudevents import CloudEvent
 from atlas_events.db import bulk_insert
-from atlas_events.outbox import Outbox
+from atlas_events.outbox import NewEvent, Outbox
 from atlas_events.schemas import requests as ev
 from atlas_events.schemas.requests import CloseRequest, OpenRequest
 from atlas_requests.catalog.models import CatalogPrestation, CatalogSpace
@@ -503,23 +503,17 @@ class RequestService:
         pending: dict[str, dict[str, Any]] = {}  # case id -> new request row
         clocks: dict[tuple[Any, str | None], dict[str, datetime | None]] = {}
         transitions: list[dict[str, Any]] = []
-        events: list[tuple[CloudEvent, str | bytes | None]] = []
-        contexts: list[otel_context.Context] = []
-        models: list[BaseModel | None] = []  # each event's data model: validated once, here
+        events: list[NewEvent] = []  # each event's data a model: validated once, here
 
         async def write() -> None:
             if pending:
                 # Core statements on the tables: the ORM's per-object work is what this avoids.
                 await bulk_insert(self.session, _REQUESTS, list(pending.values()))
                 await bulk_insert(self.session, _TRANSITIONS, transitions)
-                await self.outbox.add_many(
-                    self.session, events, contexts=contexts, models=models, packed=True
-                )
+                await self.outbox.add_new(self.session, SOURCE, events, packed=True)
                 pending.clear()
                 transitions.clear()
                 events.clear()
-                contexts.clear()
-                models.clear()
 
         for i, command in enumerate(commands):
             with each(i) if each is not None else nullcontext():
@@ -620,10 +614,10 @@ class RequestService:
                     requested_prestation_code=requested_code,
                 )
                 events.append(
-                    (CloudEvent.create(ev.REQUEST_SUBMITTED, SOURCE, submitted), row["id"])
+                    NewEvent(
+                        ev.REQUEST_SUBMITTED, submitted, row["id"], None, otel_context.get_current()
+                    )
                 )
-                contexts.append(otel_context.get_current())
-                models.append(submitted)
         await write()
 
     async def apply_case_commands(
