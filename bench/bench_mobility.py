@@ -50,7 +50,10 @@ STEADY_RATE = 100
 # worker Deployment runs at least DEPLOYED_WORKERS replicas (its HorizontalPodAutoscaler's min).
 DEPLOYED_WORKERS = 2
 SHAPES = (0, DEPLOYED_WORKERS)
-BURST_TARGET_S = 60.0
+BURST_TARGET_S = 45.0
+# CPU per mutation over every process (services, PostgreSQL, Kafka, the load), issue #21.
+CPU_TARGET_MS = 1.2
+STEADY_P99_TARGET_MS = 1000
 BURST_TARGET_N = 50_000
 # The bench's own process: the load, the polls, and the mobility API (in the one-process shape,
 # the agents and the relay too).
@@ -505,6 +508,30 @@ async def steady(
     return latencies
 
 
+# A new broker spends its first tens of seconds compiling its own code (the JIT) and sizing its
+# heap: in a burst that followed its start, that was two thirds of the broker's CPU, which a
+# broker that has been running for days does not spend.
+WARM_UP_MESSAGES = 20_000
+
+
+async def warm_up(bootstrap: str, messages: list[Any]) -> None:
+    """Publish the messages to a scratch topic and pipe them to another, as the baseline does."""
+    from atlas_devstack.pytest_plugin import create_topic
+
+    names = [f"bench-warm-up-{uuid.uuid4().hex[:6]}.{part}" for part in ("in", "out")]
+    for name in names:
+        await create_topic(bootstrap, name, 6)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+    await producer.start()
+    try:
+        for key, value, headers in messages:
+            await producer.send(names[0], key=key, value=value, headers=headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await raw_pipe(bootstrap, names[0], names[1], len(messages), f"{names[0]}-pipe")
+
+
 async def raw_pipe(bootstrap: str, source: str, sink: str, count: int, group: str) -> None:
     """Consume `count` messages and produce each to `sink`, committing as we go (the baseline)."""
     consumer = AIOKafkaConsumer(
@@ -614,6 +641,7 @@ async def run(quick: bool) -> list[Result]:
     bursts: dict[int, Burst] = {}
     async with infrastructure() as (bootstrap, endpoint):
         await ensure_topics(bootstrap, REGISTRY)  # the requests service's own event topics
+        await warm_up(bootstrap, messages[:WARM_UP_MESSAGES])
         # The same burst against each shape of the service, on new databases and topics.
         for workers in shapes():
             prefix = f"bench{uuid.uuid4().hex[:6]}."
@@ -659,7 +687,8 @@ async def run(quick: bool) -> list[Result]:
             Result(name, f"burst {n:,} mutations → dossiers, {expected:,} cases, requests;"
                    f" {shape}", burst_s, "s", "raw aiokafka consume+produce", raw_s,
                    higher_is_better=False,
-                   target="≤ 60 s (50,000)" if workers == DEPLOYED_WORKERS else None)
+                   target=f"≤ {BURST_TARGET_S:.0f} s (50,000)" if workers == DEPLOYED_WORKERS
+                   else None)
         )  # fmt: skip
         results.append(
             Result(name, f"burst throughput; {shape}", n / burst_s, "mutations/s",
@@ -676,7 +705,8 @@ async def run(quick: bool) -> list[Result]:
         results.append(
             Result(name, f"burst CPU per 1,000 mutations, whole machine; {shape}",
                    cpu["machine"] * per_1000, "CPU s", "raw aiokafka consume+produce",
-                   raw_cpu * per_1000, higher_is_better=False)
+                   raw_cpu * per_1000, higher_is_better=False,
+                   target=f"≤ {CPU_TARGET_MS} CPU s" if workers == DEPLOYED_WORKERS else None)
         )  # fmt: skip
         if workers == DEPLOYED_WORKERS:
             for part in CPU_CLASSES:
@@ -697,6 +727,6 @@ async def run(quick: bool) -> list[Result]:
     results.append(
         Result(name, f"steady {STEADY_RATE}/s publish → cases visible p99", percentile(ms, 99),
                "ms", "raw consume+produce p99", percentile(raw_ms, 99), higher_is_better=False,
-               target="≤ 2000 ms")
+               target=f"≤ {STEADY_P99_TARGET_MS} ms")
     )  # fmt: skip
     return results

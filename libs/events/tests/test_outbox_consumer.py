@@ -34,6 +34,7 @@ from atlas_events.errors import PermanentError, install_error_handlers
 from atlas_events.outbox import (
     MAX_EVENT_BYTES,
     RELAY_FAILURES,
+    CorruptPackedRow,
     EventTooLarge,
     Outbox,
     OutboxRelay,
@@ -452,6 +453,9 @@ def test_packed_records_read_back_as_written() -> None:
     ]
     assert unpack_records(pack_records(records)) == records
     assert unpack_records(b"") == []
+    for corrupt in (b"\x09" + pack_records(records)[1:], pack_records(records)[:-3], b"\x01N"):
+        with pytest.raises(CorruptPackedRow):
+            unpack_records(corrupt)
 
 
 async def test_packed_rows_publish_each_event_once_in_order_among_single_rows(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import struct
+import marshal
 import time
 import weakref
 from collections.abc import Sequence
@@ -101,67 +101,39 @@ Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
 # The event_type of a packed row (its events' own types are in their records' ce_type header).
 PACKED_EVENT_TYPE = "atlas.outbox.packed"
 
-# A packed record: topic length, key length, value length (-1 for none), header count; then
-# each header: name length, value length. Big-endian, then the bytes themselves.
-_RECORD = struct.Struct(">HiiH")
-_HEADER = struct.Struct(">Hi")
+# A packed row's records: a format byte, then the records as a list of (topic, key, value,
+# headers) tuples in `marshal` version 4, which writes and reads such plain tuples, strings,
+# bytes and None in C (the struct framing it replaced cost a twentieth of a worker's CPU in a
+# burst); their format has not changed since Python 3.4. Rows are written only by the service
+# itself; what is read back is checked to be records, never run.
+_PACKED_FORMAT = b"\x01"
+_MARSHAL_VERSION = 4
+
+
+class CorruptPackedRow(ValueError):
+    """A packed outbox row that does not hold records."""
 
 
 def pack_records(records: Sequence[Record]) -> bytes:
     """The records of a packed outbox row, in order (`unpack_records` reads them back)."""
-    parts: list[bytes] = []
-    append = parts.append
-    for topic, key, value, headers in records:
-        name = topic.encode()
-        append(
-            _RECORD.pack(
-                len(name),
-                -1 if key is None else len(key),
-                -1 if value is None else len(value),
-                len(headers),
-            )
-        )
-        append(name)
-        if key is not None:
-            append(key)
-        if value is not None:
-            append(value)
-        for header, content in headers:
-            label = header.encode()
-            append(_HEADER.pack(len(label), len(content)))
-            append(label)
-            append(content)
-    return b"".join(parts)
+    return _PACKED_FORMAT + marshal.dumps(list(records), _MARSHAL_VERSION)
 
 
 def unpack_records(blob: bytes) -> list[Record]:
-    """The records `pack_records` packed, in their order."""
-    records: list[Record] = []
-    view = memoryview(blob)
-    at = 0
-    end = len(blob)
-    while at < end:
-        topic_len, key_len, value_len, header_count = _RECORD.unpack_from(blob, at)
-        at += _RECORD.size
-        topic = bytes(view[at : at + topic_len]).decode()
-        at += topic_len
-        key = None
-        if key_len >= 0:
-            key = bytes(view[at : at + key_len])
-            at += key_len
-        value = None
-        if value_len >= 0:
-            value = bytes(view[at : at + value_len])
-            at += value_len
-        headers = []
-        for _ in range(header_count):
-            label_len, content_len = _HEADER.unpack_from(blob, at)
-            at += _HEADER.size
-            label = bytes(view[at : at + label_len]).decode()
-            at += label_len
-            headers.append((label, bytes(view[at : at + content_len])))
-            at += content_len
-        records.append((topic, key, value, headers))
+    """The records `pack_records` packed, in their order; CorruptPackedRow if it is not that."""
+    if not blob:
+        return []
+    if blob[:1] != _PACKED_FORMAT:
+        raise CorruptPackedRow(f"unknown packed row format {blob[:1]!r}")
+    try:
+        records = marshal.loads(blob[1:])  # noqa: S302 - written by this service, checked below
+    except (EOFError, ValueError, TypeError) as exc:
+        raise CorruptPackedRow(f"packed row unreadable: {exc}") from exc
+    if type(records) is not list or not all(
+        type(r) is tuple and len(r) == 4 and type(r[0]) is str and type(r[3]) is list
+        for r in records
+    ):
+        raise CorruptPackedRow("packed row does not hold (topic, key, value, headers) records")
     return records
 
 
