@@ -1,6 +1,7 @@
 """CloudEvents envelope: creation, Kafka binary mode, HTTP structured mode, malformed input."""
 
 import json
+import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -10,8 +11,10 @@ from atlas_events.cloudevents import (
     CloudEvent,
     InvalidEvent,
     KafkaMessage,
+    NewMessages,
     from_kafka,
     from_structured,
+    new_message,
     to_kafka,
     to_structured,
 )
@@ -367,3 +370,58 @@ def test_an_event_built_from_a_model_is_the_event_validation_builds():
     assert to_kafka(fast, "k") == to_kafka(checked, "k")
     with pytest.raises(ValidationError):
         CloudEvent.create(TYPE, SOURCE, data, subject="")
+
+
+class _Planned(BaseModel):
+    model_config = {"extra": "allow"}
+
+    code: str
+    due: date
+    at: datetime
+    ratio: float
+    lines: list[dict[str, int]]
+
+
+def test_new_messages_are_the_messages_of_created_events() -> None:
+    """NewMessages writes what to_kafka(CloudEvent.create(...)) writes, byte for byte."""
+    when = datetime(2026, 12, 7, 15, 0, 1, 123456, tzinfo=UTC)
+    data = _Planned(
+        code="é-1",
+        due=date(2027, 3, 1),
+        at=when,
+        ratio=0.1,
+        lines=[{"a": 1}],
+        extra_field="kept",
+    )
+    writer = NewMessages("urn:atlas:test", time=when)
+    for subject in ("s-1", None):
+        ours = writer.message("t.planned.v1", data, "k", subject=subject, id="id-1")
+        theirs = to_kafka(
+            CloudEvent.create(
+                "t.planned.v1", "urn:atlas:test", data, subject=subject, id="id-1", time=when
+            ),
+            "k",
+        )
+        assert (ours.key, ours.value, ours.headers) == (theirs.key, theirs.value, theirs.headers)
+    assert new_message("t.planned.v1", "urn:atlas:test", data, time=when, id="id-1").value == (
+        ours.value
+    )
+
+
+def test_new_messages_draw_distinct_version_4_ids_and_refuse_what_events_refuse() -> None:
+    writer = NewMessages("urn:atlas:test")
+    data = _Planned(code="c", due=date(2027, 1, 1), at=datetime.now(UTC), ratio=1.0, lines=[])
+    ids = [dict(writer.message("t.v1", data).headers)["ce_id"].decode() for _ in range(600)]
+    assert len(set(ids)) == 600
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+    with pytest.raises(ValueError, match="not JSON compliant"):  # as to_kafka refuses it
+        writer.message("t.v1", data.model_copy(update={"ratio": float("nan")}))
+    text_not_number = data.model_copy(update={"code": "NaN and Infinity"})
+    assert b"NaN and Infinity" in (writer.message("t.v1", text_not_number).value or b"")
+    for bad in ({"type": ""}, {"subject": ""}, {"id": ""}):
+        with pytest.raises(ValueError, match="an event"):
+            writer.message(**{"type": "t.v1", "data": data, **bad})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="source"):
+        NewMessages("")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        NewMessages("urn:x", time=datetime(2026, 1, 1))

@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from atlas_events.cloudevents import CloudEvent, KafkaMessage, new_message, to_kafka
+from atlas_events.cloudevents import CloudEvent, KafkaMessage, NewMessages, to_kafka
 from atlas_events.db import Database, among, bulk_insert, try_advisory_xact_lock
 from atlas_events.errors import PayloadTooLarge, PermanentError
 from atlas_events.kafka import (
@@ -59,7 +59,7 @@ from atlas_events.kafka import (
     started,
 )
 from atlas_events.registry import REGISTRY, TopicRegistry
-from atlas_events.tracing import inject_headers
+from atlas_events.tracing import inject_headers, trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -154,14 +154,20 @@ def _checked(
 ) -> Record:
     """The record of a message, with its trace headers, refused when larger than Kafka takes."""
     headers = inject_headers(message.headers, context=context)
-    size = len(message.value or b"") + len(message.key or b"")
+    return _sized(event_type, (topic, message.key, message.value, headers))
+
+
+def _sized(event_type: str, record: Record) -> Record:
+    """The record, refused (EventTooLarge) when larger than Kafka takes."""
+    _, key, value, headers = record
+    size = len(value or b"") + len(key or b"")
     size += sum(len(k) + len(v) for k, v in headers)
     if size > MAX_EVENT_BYTES:
         raise EventTooLarge(
             f"{event_type} would be {size} bytes on Kafka, over the {MAX_EVENT_BYTES} an event"
             " may have"
         )
-    return topic, message.key, message.value, headers
+    return record
 
 
 def _packed_row(records: Sequence[Record], created_at: datetime) -> dict[str, Any]:
@@ -332,7 +338,15 @@ class Outbox:
         """
         if not events:
             return 0
-        records = [self._new_record(source, e) for e in events]
+        # A delivery's events share its trace context: its headers are written once.
+        carried: dict[int, tuple[otel_context.Context | None, list[tuple[str, bytes]]]] = {}
+        writer = NewMessages(source)  # the events of one unit of work share its time
+        records = []
+        for new in events:
+            known = carried.get(id(new.context))
+            if known is None or known[0] is not new.context:
+                known = carried[id(new.context)] = (new.context, trace_headers(new.context))
+            records.append(self._new_record(writer, new, known[1]))
         rows: list[dict[str, Any]] = []
         now = _utcnow()
         if packed and len(records) > 1:
@@ -345,13 +359,15 @@ class Outbox:
         self._pending(session)
         return len(records)
 
-    def _new_record(self, source: str, event: NewEvent) -> Record:
+    def _new_record(
+        self, writer: NewMessages, event: NewEvent, carrier: list[tuple[str, bytes]]
+    ) -> Record:
         declared = self.registry.event_type(event.type)
         if type(event.data) is not declared.data:
             declared.data.model_validate(event.data.model_dump(mode="json"))
         topic = self.registry.topic_for_event(event.type).name
-        message = new_message(event.type, source, event.data, event.key, subject=event.subject)
-        return _checked(event.type, topic, message, event.context)
+        message = writer.message(event.type, event.data, event.key, subject=event.subject)
+        return _sized(event.type, (topic, message.key, message.value, message.headers + carrier))
 
     def _row(self, event: CloudEvent, key: str | bytes | None, topic: str) -> dict[str, Any]:
         """The outbox row of one validated event."""

@@ -95,6 +95,11 @@ def inject_headers(
     return kept + [(k, v.encode()) for k, v in carrier.items()]
 
 
+def trace_headers(context: otel_context.Context | None = None) -> list[tuple[str, bytes]]:
+    """The Kafka headers that carry a context (the current one unless given), encoded."""
+    return [(k, v.encode()) for k, v in _carrier(context).items()]
+
+
 def extract_context(headers: Sequence[tuple[str, bytes]]) -> otel_context.Context:
     """The trace context a message carries (empty when it carries none)."""
     carrier = {k: v.decode("latin-1") for k, v in headers if k in TRACE_HEADERS and v is not None}

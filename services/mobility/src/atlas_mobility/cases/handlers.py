@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import ClassVar, Final
 
 from atlas_events.schemas import hr, mobility
@@ -19,6 +20,8 @@ from atlas_mobility.spaces.models import SpaceReplica
 
 # The snapshot parts whose change makes each handler re-plan its case (see `changed_parts`).
 SNAPSHOT_PARTS: Final = ("agent", "origin", "destination", "report_date", "household", "needs")
+# Plans a simple handler keeps (two variants of a few years of report dates fit).
+PLANS_KEPT: Final = 4096
 
 
 def case_id(mutation_id: str, kind: str) -> str:
@@ -73,17 +76,28 @@ class SimpleHandler(Handler):
 
     def __init__(self, policy: pol.SimpleCasePolicy) -> None:
         self.policy = policy
+        # The plan of a (variant, report date), which the annual plan's mutations share by the
+        # hundred; milestones are values, never changed once planned.
+        self._plans: dict[tuple[str, date], tuple[mobility.Milestone, ...]] = {}
 
     def _planned(self, data: hr.MutationSnapshot, placement: Placement) -> dict[str, object]:
         """What the case holds besides the common fields: milestones, prestation, title."""
         return {
             **self._common(data, placement),
-            "milestones": _milestones(
-                pol.plan_simple(self.policy, data.report_date, placement.variant)
-            ),
+            "milestones": list(self._plan(placement.variant, data.report_date)),
             "prestation_code": self.policy.prestation_code,
             "title": _title(self.policy.title, placement.place),
         }
+
+    def _plan(self, variant: pol.Variant, report_date: date) -> tuple[mobility.Milestone, ...]:
+        key = (variant, report_date)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= PLANS_KEPT:
+                self._plans.clear()
+            plan = tuple(_milestones(pol.plan_simple(self.policy, report_date, variant)))
+            self._plans[key] = plan
+        return plan
 
 
 class LogementHandler(SimpleHandler):
