@@ -9,8 +9,9 @@ mutation's trace, linked to the span of the message that carried it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,7 +90,9 @@ class MutationSpans:
     """The consumer spans of a batch's commands: one per mutation, in the mutation's trace.
 
     A mutation's commands are consecutive in its batch and carry the same `traceparent`: they
-    share one span (a span per command cost a sixth of the worker's CPU in the burst).
+    share one span (a span per command cost a sixth of the worker's CPU in the burst), made
+    current at its mutation's first command and until the next mutation's or `close` (entering
+    and leaving it around each command cost a tenth).
     """
 
     def __init__(
@@ -105,9 +108,10 @@ class MutationSpans:
         self.links = links
         self._span: trace.Span | None = None
         self._traceparent: str | None = None
+        self._token: object = None
 
-    def __call__(self, i: int) -> AbstractContextManager[trace.Span]:
-        """The span command `i` is applied under (current while it is)."""
+    def __call__(self, i: int) -> AbstractContextManager[object]:
+        """Make current the span command `i` is applied under (a context to enter around it)."""
         command = self.commands[i]
         if (
             self._span is None
@@ -129,10 +133,12 @@ class MutationSpans:
                 links=self.links,
             )
             self._traceparent = command.traceparent
-        return trace.use_span(self._span, end_on_exit=False)
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return nullcontext()
 
     def close(self) -> None:
-        """End the span of the last mutation."""
+        """End the span of the last mutation (no longer current)."""
         if self._span is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
             self._span.end()
             self._span = None
