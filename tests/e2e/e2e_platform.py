@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import psycopg
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -153,6 +155,31 @@ def _ready(url: str) -> bool:
         return False
 
 
+def _wait_for_catalog_replica(database: str, timeout: float) -> None:
+    """Wait until the requests service's replica holds the catalog's reference data.
+
+    The replica is read from the catalog's topics after both services are ready; a command that
+    comes first (a mobility mission announced at once) is applied with the fallback prestation,
+    as the service does for a code it does not know. Tests start once the platform has settled,
+    as an operator's first request after `make run` would.
+    """
+    refdata = REPO / "services" / "catalog" / "refdata"
+    wanted = {
+        "replica_prestations": len(json.loads((refdata / "prestations.json").read_text())),
+        "replica_spaces": len(json.loads((refdata / "spaces.json").read_text())),
+    }
+    url = database.replace("postgresql+asyncpg://", "postgresql://")
+
+    def loaded() -> bool:
+        with psycopg.connect(url) as conn:
+            return all(
+                (conn.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,))[0] >= count  # noqa: S608
+                for table, count in wanted.items()
+            )
+
+    poll("the requests service's catalog replica", lambda: loaded() or None, timeout=timeout)
+
+
 @contextlib.contextmanager
 def start_platform(
     home: Path,
@@ -205,6 +232,7 @@ def start_platform(
     try:
         supervisor.start_all()
         supervisor.wait_ready(timeout=ready_timeout)
+        _wait_for_catalog_replica(urls["requests"], timeout=ready_timeout)
         yield platform
     finally:
         supervisor.stop_all(grace=10)
