@@ -411,14 +411,14 @@ async def outbox_records(
     ).order_by(table.c.id)
     if pending:
         query = query.where(table.c.published_at.is_(None))
-    records: list[Record] = []
-    for row in (await session.execute(query)).all():
-        if row.batch is not None:
-            records.extend(unpack_records(row.batch))
-        else:
-            headers = [(k, v.encode()) for k, v in row.headers]
-            records.append((row.topic, row.key, row.value, headers))
-    return records
+    return [r for row in (await session.execute(query)).all() for r in _records_of(row)]
+
+
+def _records_of(row: Any) -> list[Record]:
+    """The records an outbox row holds: its packed ones, or its own."""
+    if row.batch is not None:
+        return unpack_records(row.batch)
+    return [(row.topic, row.key, row.value, [(k, v.encode()) for k, v in row.headers])]
 
 
 @event.listens_for(Session, "after_commit")
@@ -517,13 +517,7 @@ class OutboxRelay:
             ).all()
             # Queue the whole batch in id order (each partition's records keep it), then wait for
             # every acknowledgement before marking the rows.
-            records: list[Record] = []
-            for row in rows:
-                if row.batch is not None:
-                    records.extend(unpack_records(row.batch))
-                else:
-                    headers = [(k, v.encode()) for k, v in row.headers]
-                    records.append((row.topic, row.key, row.value, headers))
+            records = [record for row in rows for record in _records_of(row)]
             await asyncio.gather(*await send_in_batches(producer, records, self._partitioner))
             now = _utcnow()
             await session.execute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import Token
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -108,7 +109,7 @@ class MutationSpans:
         self.links = links
         self._span: trace.Span | None = None
         self._traceparent: str | None = None
-        self._token: object = None
+        self._token: Token[otel_context.Context] | None = None
 
     def __call__(self, i: int) -> AbstractContextManager[object]:
         """Make current the span command `i` is applied under (a context to enter around it)."""
@@ -139,6 +140,7 @@ class MutationSpans:
     def close(self) -> None:
         """End the span of the last mutation (no longer current)."""
         if self._span is not None:
-            otel_context.detach(self._token)  # type: ignore[arg-type]
+            assert self._token is not None
+            otel_context.detach(self._token)
             self._span.end()
             self._span = None
