@@ -14,6 +14,11 @@ p50 and p99.
 Baseline, same broker, same run: raw aiokafka consume-and-produce of the same messages (read
 the HR topic, write each message to another topic, commit), as throughput for the burst and as
 publish-to-consumed latency at the same 100 messages/s for the steady phase.
+
+Floor, same run, after the deployed shape's steady phase (`bench/floor.py`): what the work the
+contracts require of a mutation costs at raw speed (its messages moved at the baseline's CPU per
+message, its rows bulk-loaded again with binary COPY, what the services consume decoded and
+validated, what they produce encoded), per 1,000 mutations, against the CPU target.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
 from bench.common import CpuSnapshot, Result, cpu_used, percentile
+from bench.floor import Floor
+from bench.floor import measure as measure_floor
 
 BENCH_PG_PORT = 25474
 BENCH_KAFKA_PORT = 29192
@@ -620,6 +627,48 @@ async def raw_steady_latency(bootstrap: str, messages: list[Any], prefix: str) -
     return latencies
 
 
+def floor_results(name: str, floor: Floor, raw_cpu: dict[str, float], moved: int) -> list[Result]:
+    """The floor of the deployed burst's required work, per 1,000 mutations (bench/floor.py);
+    `raw_cpu` is the baseline's CPU by process class, for `moved` messages."""
+    mutations = max(floor.mutations, 1)
+    rows = sum(floor.rows.values()) / mutations
+    moves = floor.moves() / mutations
+    broker = raw_cpu.get("Kafka", 0.0) / moved
+    client = raw_cpu.get(BENCH_PROCESS, 0.0) / moved
+    parts = {
+        f"Kafka broker, {moves:.1f} message moves per mutation at the raw baseline's broker CPU"
+        " per move": floor.moves() * broker,
+        f"Kafka clients (aiokafka), {moves:.1f} moves per mutation at the raw baseline's client"
+        " CPU per move": floor.moves() * client,
+        f"PostgreSQL, binary COPY of the {rows:.1f} rows per mutation the services wrote": (
+            floor.copy_cpu
+        ),
+        "decoding and validating what the services consume": floor.decode_cpu,
+        "encoding what the services produce": floor.encode_cpu,
+    }
+    results = [
+        Result(name, f"floor: messages per mutation on {topic}", count / mutations, "messages")
+        for topic, count in floor.messages.items()
+    ]
+    results.extend(
+        Result(name, f"floor: rows per mutation in {table}", count / mutations, "rows")
+        for table, count in floor.rows.items()
+    )
+    for part, cpu in parts.items():
+        results.append(Result(name, f"floor: {part}, per 1,000", floor.per_1000(cpu), "CPU s"))
+    results.append(
+        Result(
+            name,
+            "floor: the required work at raw speed, per 1,000 mutations",
+            floor.per_1000(sum(parts.values())),
+            "CPU s",
+            higher_is_better=False,
+            target=f"≤ {CPU_TARGET_MS} CPU s",
+        )
+    )
+    return results
+
+
 async def run(quick: bool) -> list[Result]:
     from atlas_events.kafka import ensure_topics
     from atlas_events.registry import REGISTRY
@@ -659,6 +708,14 @@ async def run(quick: bool) -> list[Result]:
                     latencies = await steady(
                         runtime, bootstrap, topics.hr, plan, policy, steady_seconds
                     )
+                    urls = {"mobility": database_url, "requests": requests_url}
+                    floor = await measure_floor(
+                        bootstrap,
+                        topics.registry,
+                        prefix,
+                        {name: url.replace("+asyncpg", "") for name, url in urls.items()},
+                        process_class,
+                    )
 
         # Baseline: the same messages, consumed from the same topic and produced elsewhere.
         sink = f"{prefix}raw.burst"
@@ -669,7 +726,8 @@ async def run(quick: bool) -> list[Result]:
         started = time.perf_counter()
         await raw_pipe(bootstrap, topics.hr, sink, n, f"{prefix}raw-burst")
         raw_s = time.perf_counter() - started
-        raw_cpu = cpu_used(cpu_before, CpuSnapshot.take(), process_class)["machine"]
+        raw_classes = cpu_used(cpu_before, CpuSnapshot.take(), process_class)
+        raw_cpu = raw_classes["machine"]
         raw_latencies = await raw_steady_latency(
             bootstrap, [encode(plan.mutation()) for _ in range(int(steady_seconds * STEADY_RATE))],
             prefix,
@@ -718,6 +776,8 @@ async def run(quick: bool) -> list[Result]:
                        f" {BURST_TARGET_S:.0f} s (if spread evenly); {shape}",
                        cpu["machine"] / n * BURST_TARGET_N / BURST_TARGET_S, "cores")
             )  # fmt: skip
+    if DEPLOYED_WORKERS in bursts:
+        results.extend(floor_results(name, floor, raw_classes, n))
     ms = [x * 1000 for x in latencies]
     raw_ms = [x * 1000 for x in raw_latencies]
     results.append(
