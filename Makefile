@@ -81,8 +81,12 @@ contracts: setup ## Regenerate the JSON Schemas and the AsyncAPI document from t
 	$(PY) -m atlas_events.contracts
 	$(PY) deploy/k8s/generate.py
 
+# The suite's worker processes (pytest-xdist); a module's tests stay in one worker (they share
+# module-scoped fixtures: a service started once, a database loaded once). 0: one process.
+TEST_WORKERS ?= 2
+
 test: setup infra lint ## Lint, then the whole suite on a real Kafka broker and PostgreSQL
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope)
 
 test-fast: setup ## The suite without lint (infra is started by the fixtures)
 	$(VENV)/bin/pytest -x
