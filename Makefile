@@ -81,9 +81,10 @@ contracts: setup ## Regenerate the JSON Schemas and the AsyncAPI document from t
 	$(PY) -m atlas_events.contracts
 	$(PY) deploy/k8s/generate.py
 
-# The suite's worker processes (pytest-xdist); a module's tests stay in one worker (they share
-# module-scoped fixtures: a service started once, a database loaded once). 0: one process.
-TEST_WORKERS ?= 2
+# The suite's worker processes (pytest-xdist), 0 for one process (the default: in two workers,
+# end-to-end platforms started side by side missed their readiness deadlines under CI's load). A
+# module's tests stay in one worker (they share module-scoped fixtures).
+TEST_WORKERS ?= 0
 
 test: setup infra lint ## Lint, then the whole suite on a real Kafka broker and PostgreSQL
 	$(VENV)/bin/pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope)

@@ -1,5 +1,6 @@
 """The `atlas` command, run as operators run it: a subprocess whose stdout is the token."""
 
+import io
 import os
 import shutil
 import stat
@@ -9,10 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 
 import atlas_events.auth as auth_module
 from atlas_events.auth import AuthSettings, Role, TokenVerifier
-from atlas_events.cli import parse_duration
+from atlas_events.cli import main, parse_duration
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -158,3 +160,23 @@ def test_parse_duration(text: str, seconds: int) -> None:
 def test_parse_duration_refuses_nonsense(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+def test_an_in_process_run_leaves_later_logs_no_closed_stream(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`main` called in-process (as tests and tools do) must not bind the logs to the stderr of
+    that moment: once that stream is closed, every later log call would raise."""
+    saved_config = structlog.get_config()
+    stream, saved_stderr = io.StringIO(), sys.stderr
+    sys.stderr = stream
+    try:
+        assert main(["token", "--role", "ops", "--key", str(tmp_path / "k.pem")]) == 0
+    finally:
+        sys.stderr = saved_stderr
+    stream.close()
+    try:
+        structlog.get_logger("after_the_command").warning("still_logging")
+        assert "still_logging" in capsys.readouterr().err
+    finally:
+        structlog.configure(**saved_config)

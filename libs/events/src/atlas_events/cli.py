@@ -217,10 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stderr_logger(*_: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `atlas` console script."""
-    # stdout carries the command's result (a token for `$(atlas token ...)`); logs go to stderr.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    # stdout carries the command's result (a token for `$(atlas token ...)`); logs go to stderr:
+    # the one of the moment each logger is made, not a file bound now (called in-process, as the
+    # tests do, this one may be closed by the time a later caller logs).
+    structlog.configure(logger_factory=_stderr_logger, cache_logger_on_first_use=False)
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     return handler(args)

@@ -325,6 +325,24 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the markers this plugin applies, for projects that do not declare them."""
     config.addinivalue_line("markers", "kafka: needs the real Kafka broker")
     config.addinivalue_line("markers", "postgres: needs the real PostgreSQL server")
+    _route_structlog_through_logging()
+
+
+def _route_structlog_through_logging() -> None:
+    """Send structlog's events through the standard library in test processes.
+
+    Unconfigured, structlog prints to the `sys.stdout` of the moment it was imported, and a test
+    process may have closed that file since (an xdist worker's capture): every log call then
+    raised `ValueError: I/O operation on closed file` in whatever test came next. Through the
+    standard library, pytest captures the records of each test like any other logger's. A test
+    that configures logging itself (`configure_logging`) still does.
+    """
+    try:
+        import structlog
+    except ImportError:  # a project without structlog
+        return
+    if not structlog.is_configured():
+        structlog.configure(logger_factory=structlog.stdlib.LoggerFactory())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
